@@ -42,7 +42,9 @@ class Letterbox:
         return out
 
 
-def letterbox(image: np.ndarray, input_wh: tuple[int, int], size_divisor: int = 32) -> tuple[np.ndarray, Letterbox]:
+def letterbox(
+    image: np.ndarray, input_wh: tuple[int, int], size_divisor: int = 32
+) -> tuple[np.ndarray, Letterbox]:
     """Resize ``image`` (H, W, C uint8) to fit ``input_wh`` keeping aspect, pad bottom/right
     with zeros to a multiple of ``size_divisor``."""
     height, width = image.shape[:2]

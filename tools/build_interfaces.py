@@ -73,15 +73,23 @@ def build(package: str) -> None:
     build_dir = BUILD_ROOT / package
     env = dict(os.environ, AMENT_PREFIX_PATH=str(VENV), CMAKE_PREFIX_PATH=str(VENV))
     configure = [
-        "cmake", "-S", str(source), "-B", str(build_dir),
-        f"-DCMAKE_PREFIX_PATH={VENV}", f"-DCMAKE_INSTALL_PREFIX={VENV}",
-        f"-DPython3_EXECUTABLE={sys.executable}", "-DBUILD_TESTING=OFF",
+        "cmake",
+        "-S",
+        str(source),
+        "-B",
+        str(build_dir),
+        f"-DCMAKE_PREFIX_PATH={VENV}",
+        f"-DCMAKE_INSTALL_PREFIX={VENV}",
+        f"-DPython3_EXECUTABLE={sys.executable}",
+        "-DBUILD_TESTING=OFF",
         "-DCMAKE_BUILD_TYPE=Release",
     ]
     started = time.monotonic()
-    for step in (configure,
-                 ["cmake", "--build", str(build_dir), "-j", str(os.cpu_count() or 2)],
-                 ["cmake", "--install", str(build_dir)]):
+    for step in (
+        configure,
+        ["cmake", "--build", str(build_dir), "-j", str(os.cpu_count() or 2)],
+        ["cmake", "--install", str(build_dir)],
+    ):
         result = subprocess.run(step, env=env, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
