@@ -29,7 +29,7 @@ $(MSG_STAMP): $(DEPS_STAMP) $(MSG_SOURCES)
 	$(PY) tools/build_interfaces.py
 	@touch $@
 
-$(PKG_STAMP): $(DEPS_STAMP) setup.py
+$(PKG_STAMP): $(DEPS_STAMP) setup.py dmtrack_core/__init__.py dmtrack_ros/__init__.py
 	@echo "[setup] installing dmtrack_core and dmtrack_ros (editable)"
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	@touch $@

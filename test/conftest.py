@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Tests run next to node processes they start themselves; two torch threads per process on a
+# two-core machine oversubscribes the cores and can make a step 10-100x slower.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
@@ -26,13 +32,14 @@ def ros_env(worker_domain_id: int) -> dict[str, str]:
     return env
 
 
-_next_domain = iter(range(40, 100))
+_domain_counter = itertools.count()
 
 
 @pytest.fixture()
 def worker_domain_id() -> int:
-    """A fresh ROS domain id per test, so tests never hear each other's topics."""
-    return next(_next_domain)
+    """A fresh ROS domain id per test (1..200, offset by the pytest process id), so tests and
+    concurrent pytest runs on one machine never hear each other's topics."""
+    return 1 + (os.getpid() * 37 + next(_domain_counter)) % 200
 
 
 @pytest.fixture(scope="session")

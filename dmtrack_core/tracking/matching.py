@@ -1,0 +1,99 @@
+"""Cost matrices between tracklets (rows) and candidates (columns), and the assignment.
+
+Costs are distances: 0 = perfect match, ``np.inf`` = forbidden. The association uses them in
+two stages: appearance (cosine distance) fused with a Kalman motion gate, then box overlap
+(IoU distance) for what is left.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from dmtrack_core.tracking.kalman import KalmanFilter
+
+# stands in for inf inside the solver (which needs finite costs); never accepted as a match
+_FORBIDDEN = 1e6
+
+
+def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """(N, 4) x (M, 4) xyxy boxes -> (N, M) intersection over union."""
+    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    intersection = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    union = area_a[:, None] + area_b[None, :] - intersection
+    return np.where(union > 0, intersection / np.maximum(union, 1e-12), 0.0)
+
+
+def iou_distance(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    return 1.0 - iou_matrix(boxes_a, boxes_b)
+
+
+def normalize_rows(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float64)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def cosine_similarity(embeddings_a: np.ndarray, embeddings_b: np.ndarray) -> np.ndarray:
+    """(N, D) x (M, D) -> (N, M) cosine similarity (inputs need not be normalised)."""
+    a = np.asarray(embeddings_a, dtype=np.float64)
+    b = np.asarray(embeddings_b, dtype=np.float64)
+    if a.shape[0] == 0 or b.shape[0] == 0:
+        return np.zeros((a.shape[0], b.shape[0]))
+    return normalize_rows(a) @ normalize_rows(b).T
+
+
+def cosine_distance(embeddings_a: np.ndarray, embeddings_b: np.ndarray) -> np.ndarray:
+    """1 - cosine similarity, clipped to [0, 2]."""
+    return np.clip(1.0 - cosine_similarity(embeddings_a, embeddings_b), 0.0, 2.0)
+
+
+def fuse_motion(
+    kalman: KalmanFilter,
+    appearance_cost: np.ndarray,
+    track_states: list[tuple[np.ndarray, np.ndarray]],
+    measurements: np.ndarray,
+    appearance_weight: float,
+    gating_threshold: float,
+) -> np.ndarray:
+    """Blend appearance cost with the Kalman gating distance; forbid pairs outside the gate.
+
+    ``track_states`` holds each row's predicted (mean, covariance); ``measurements`` is
+    (M, 4) cx, cy, aspect, h. The motion term is the squared Mahalanobis distance, so with
+    the default weight 0.98 appearance decides and motion mostly acts as a gate.
+    """
+    cost = np.array(appearance_cost, dtype=np.float64, copy=True)
+    if cost.size == 0:
+        return cost
+    means = np.array([mean for mean, _ in track_states])
+    covariances = np.array([covariance for _, covariance in track_states])
+    distance = kalman.gating_distances(means, covariances, measurements)
+    cost = appearance_weight * cost + (1.0 - appearance_weight) * distance
+    cost[distance > gating_threshold] = np.inf
+    return cost
+
+
+def linear_assignment(cost: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Minimum-cost one-to-one assignment (Hungarian, scipy), keeping pairs with cost <= threshold.
+
+    Returns (matches (K, 2) of row, column), unmatched rows, unmatched columns; all sorted.
+    """
+    cost = np.asarray(cost, dtype=np.float64)
+    rows_all = np.arange(cost.shape[0])
+    cols_all = np.arange(cost.shape[1])
+    if cost.size == 0:
+        return np.empty((0, 2), dtype=int), rows_all, cols_all
+    finite = np.where(np.isfinite(cost), cost, _FORBIDDEN)
+    rows, cols = linear_sum_assignment(finite)
+    keep = np.isfinite(cost[rows, cols]) & (cost[rows, cols] <= threshold)
+    matches = np.stack([rows[keep], cols[keep]], axis=1).astype(int)
+    unmatched_rows = np.setdiff1d(rows_all, matches[:, 0])
+    unmatched_cols = np.setdiff1d(cols_all, matches[:, 1])
+    return matches, unmatched_rows, unmatched_cols

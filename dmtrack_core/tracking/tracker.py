@@ -1,0 +1,409 @@
+"""The tracker API: image in, ``TrackResult`` out. Glue between the network and the association.
+
+Per frame: letterbox + normalise (``dmtrack_core.preprocess``) -> network features and
+candidates -> candidates mapped back to image pixels -> association (``reid`` mode) or the
+original argmax rule (``global`` mode) -> result in image pixels.
+
+Every public method validates its input before touching any state, so a bad frame raises
+a typed error (``dmtrack_core.tracking.errors``) and the tracker carries on as if it had
+never been called.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dmtrack_core.preprocess import Letterbox, letterbox, to_tensor
+from dmtrack_core.tracking.association import FrameCandidates, TargetAssociator
+from dmtrack_core.tracking.config import TrackerConfig, load_tracker_config
+from dmtrack_core.tracking.errors import (
+    DeviceError,
+    InvalidBoxError,
+    InvalidImageError,
+    NotInitializedError,
+    WeightsError,
+)
+from dmtrack_core.tracking.matching import cosine_similarity
+from dmtrack_core.tracking.state import TargetStateMachine, TrackState
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+__all__ = ["Distractor", "TrackResult", "TrackState", "Tracker", "build_tracker", "resolve_device"]
+
+
+@dataclass
+class Distractor:
+    """A look-alike in view. ``track_id`` persists across frames in ``reid`` mode; it is -1 in
+    ``global`` mode, which keeps no identities."""
+
+    track_id: int
+    box: np.ndarray  # x, y, w, h image pixels
+    score: float
+    similarity: float  # cosine similarity to the target's appearance memory / template
+
+
+@dataclass
+class TrackResult:
+    box: np.ndarray  # x, y, w, h image pixels; the best guess even when LOST
+    score: float  # network score of the reported box (0 when it is not a detection)
+    presence: float  # in [0, 1]: how sure the tracker is that the target is at ``box``
+    state: TrackState
+    target_id: str
+    distractors: list[Distractor] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)  # preprocess, network, association, total
+    frame_index: int = 0
+
+
+@dataclass
+class _NetworkOutput:
+    """One frame's candidates in image pixels (x1, y1, x2, y2)."""
+
+    boxes_xyxy: np.ndarray
+    scores: np.ndarray
+    centerness: np.ndarray
+    embeddings: np.ndarray
+    preprocess_ms: float
+    network_ms: float
+
+
+class Tracker:
+    """Single-object tracker over whole frames. Build with :func:`build_tracker`."""
+
+    def __init__(self, network: Any, config: TrackerConfig, device: torch.device) -> None:
+        self.network = network
+        self.config = config
+        self.device = device
+        self._targets_started = 0
+        self.reset()
+
+    # ----------------------------------------------------------------- public API
+    @property
+    def initialized(self) -> bool:
+        return self._template is not None
+
+    @property
+    def state(self) -> TrackState:
+        if not self.initialized:
+            return TrackState.UNINITIALIZED
+        return self._associator.state if self._associator is not None else self._global_states.state
+
+    def reset(self) -> None:
+        """Forget the target; ``track`` needs a new ``initialize``."""
+        self._template: Any = None
+        self._template_embedding: np.ndarray | None = None
+        self._associator: TargetAssociator | None = None
+        self._global_states = self._new_state_machine()
+        self._target_id = ""
+        self._frame_index = 0
+        self._last_box = np.zeros(4)
+
+    def initialize(self, image: np.ndarray, box_xywh: Any, target_id: str = "") -> TrackResult:
+        """Start tracking the object in ``box_xywh`` (image pixels; clipped to the frame)."""
+        start = time.perf_counter()
+        _check_image(image)
+        box = _check_box(box_xywh, image.shape[:2])
+        if not isinstance(target_id, str):
+            raise TypeError("target_id must be a string")
+        with torch.inference_mode():
+            tensor, placement, preprocess_ms = self._preprocess(image)
+            network_start = time.perf_counter()
+            features = self.network.extract(tensor)
+            box_network = torch.as_tensor(placement.box_to_network(box), device=self.device).reshape(1, 4)
+            template = self.network.make_template(features, box_network)
+            embedding = template.embedding[0].float().cpu().numpy().astype(np.float64)
+            network_ms = _ms_since(network_start)
+        association_start = time.perf_counter()
+        associator = None
+        if self.config.mode == "reid":
+            associator = TargetAssociator(self.config)
+            associator.initialize(_xywh_to_xyxy(box), embedding)
+        states = self._new_state_machine()
+        states.start()
+        # everything that can fail has run: commit the new target at once
+        self._targets_started += 1
+        self._template, self._template_embedding = template, embedding
+        self._associator, self._global_states = associator, states
+        self._target_id = target_id or f"target-{self._targets_started}"
+        self._frame_index = 0
+        self._last_box = box.copy()
+        timings = {
+            "preprocess": preprocess_ms,
+            "network": network_ms,
+            "association": _ms_since(association_start),
+            "total": _ms_since(start),
+        }
+        return TrackResult(box.copy(), 1.0, 1.0, TrackState.TRACKING, self._target_id, [], timings, 0)
+
+    def track(self, image: np.ndarray) -> TrackResult:
+        """Find the target in the next frame (the whole frame is searched)."""
+        start = time.perf_counter()
+        _check_image(image)
+        if not self.initialized:
+            raise NotInitializedError("track() called before initialize()")
+        output = self._run_network(image, self._template)
+        association_start = time.perf_counter()
+        self._frame_index += 1
+        if self._associator is not None:
+            result = self._associate_reid(output, image.shape[:2])
+        else:
+            result = self._select_global(output)
+        result.timings_ms = {
+            "preprocess": output.preprocess_ms,
+            "network": output.network_ms,
+            "association": _ms_since(association_start),
+            "total": _ms_since(start),
+        }
+        self._last_box = result.box.copy()
+        return result
+
+    def box_from_point(self, image: np.ndarray, x: float, y: float) -> np.ndarray:
+        """A box (x, y, w, h) around the object under a click: the network is run with a
+        template from a default-size box centred on the click, and the best candidate that
+        contains the click is returned, else the default box. Does not change the tracker."""
+        _check_image(image)
+        try:
+            x, y = float(x), float(y)
+        except (TypeError, ValueError) as exc:
+            raise InvalidBoxError(f"click point must be two numbers, got {x!r}, {y!r}") from exc
+        height, width = image.shape[:2]
+        if not (math.isfinite(x) and math.isfinite(y) and 0 <= x < width and 0 <= y < height):
+            raise InvalidBoxError(f"click point ({x}, {y}) is outside the {width}x{height} image")
+        side = min(self.config.click_box_size, width, height)
+        default = _check_box(np.array([x - side / 2, y - side / 2, side, side]), (height, width))
+        with torch.inference_mode():
+            tensor, placement, _ = self._preprocess(image)
+            features = self.network.extract(tensor)
+            box_network = torch.as_tensor(placement.box_to_network(default), device=self.device).reshape(1, 4)
+            template = self.network.make_template(features, box_network)
+        output = self._run_network(image, template, features=features, placement=placement)
+        for box, score in zip(output.boxes_xyxy, output.scores, strict=True):
+            contains = box[0] <= x <= box[2] and box[1] <= y <= box[3]
+            if (
+                contains
+                and score >= self.config.score_threshold
+                and box[2] - box[0] >= 1
+                and box[3] - box[1] >= 1
+            ):
+                return _xyxy_to_xywh(box)
+        return default
+
+    # ----------------------------------------------------------------- internals
+    def _new_state_machine(self) -> TargetStateMachine:
+        config = self.config
+        return TargetStateMachine(
+            config.misses_to_uncertain, config.misses_to_lost, config.hits_to_confirm, recover_from_lost=True
+        )
+
+    def _preprocess(self, image: np.ndarray) -> tuple[torch.Tensor, Letterbox, float]:
+        start = time.perf_counter()
+        model_config = self.network.config
+        padded, placement = letterbox(image, tuple(model_config.input_wh), model_config.size_divisor)
+        tensor = to_tensor(padded, tuple(model_config.pixel_mean), tuple(model_config.pixel_std), self.device)
+        return tensor, placement, _ms_since(start)
+
+    def _run_network(
+        self, image: np.ndarray, template: Any, features: Any = None, placement: Letterbox | None = None
+    ) -> _NetworkOutput:
+        preprocess_ms = 0.0
+        with torch.inference_mode():
+            if features is None or placement is None:
+                tensor, placement, preprocess_ms = self._preprocess(image)
+                network_start = time.perf_counter()
+                features = self.network.extract(tensor)
+            else:
+                network_start = time.perf_counter()
+            candidates = self.network.detect(
+                features,
+                template,
+                score_threshold=self.config.score_threshold,
+                nms_iou=self.config.nms_iou,
+                max_candidates=self.config.max_candidates,
+            )
+            boxes = candidates.boxes.float().cpu().numpy()
+            scores = candidates.scores.float().cpu().numpy().astype(np.float64)
+            centerness = candidates.centerness.float().cpu().numpy().astype(np.float64)
+            embeddings = candidates.embeddings.float().cpu().numpy().astype(np.float64)
+            network_ms = _ms_since(network_start)
+        boxes_xyxy = _xywh_to_xyxy(placement.boxes_to_image(boxes))
+        return _NetworkOutput(boxes_xyxy, scores, centerness, embeddings, preprocess_ms, network_ms)
+
+    def _associate_reid(self, output: _NetworkOutput, image_hw: tuple[int, int]) -> TrackResult:
+        assert self._associator is not None
+        candidates = FrameCandidates(output.boxes_xyxy, output.scores, output.embeddings)
+        result = self._associator.update(candidates, image_wh=(float(image_hw[1]), float(image_hw[0])))
+        distractors = [
+            Distractor(d.track_id, _xyxy_to_xywh(d.box_xyxy), d.score, d.similarity)
+            for d in result.distractors
+        ]
+        return TrackResult(
+            box=_xyxy_to_xywh(result.box_xyxy),
+            score=result.score,
+            presence=float(np.clip(result.presence, 0.0, 1.0)),
+            state=result.state,
+            target_id=self._target_id,
+            distractors=distractors,
+            frame_index=self._frame_index,
+        )
+
+    def _select_global(self, output: _NetworkOutput) -> TrackResult:
+        """The original DMTrack-GS rule: the global argmax of score * centerness."""
+        if len(output.scores) == 0:
+            state = self._global_states.observe(seen=False, confident=False)
+            return TrackResult(
+                self._last_box.copy(), 0.0, 0.0, state, self._target_id, [], {}, self._frame_index
+            )
+        best = int(np.argmax(output.scores * output.centerness))
+        presence = float(np.clip(output.scores[best], 0.0, 1.0))
+        state = self._global_states.observe(
+            seen=presence >= self.config.presence_low, confident=presence >= self.config.presence_high
+        )
+        assert self._template_embedding is not None
+        similarity = cosine_similarity(output.embeddings, self._template_embedding[None])[:, 0]
+        distractors = [
+            Distractor(-1, _xyxy_to_xywh(output.boxes_xyxy[i]), float(output.scores[i]), float(similarity[i]))
+            for i in range(len(output.scores))
+            if i != best and output.scores[i] >= self.config.candidate_score
+        ]
+        box = _xyxy_to_xywh(output.boxes_xyxy[best])
+        if box[2] < 1 or box[3] < 1:
+            box = self._last_box.copy()
+        return TrackResult(
+            box,
+            float(output.scores[best]),
+            presence,
+            state,
+            self._target_id,
+            distractors,
+            {},
+            self._frame_index,
+        )
+
+
+# --------------------------------------------------------------------------------------
+# building
+# --------------------------------------------------------------------------------------
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """ "auto" = CUDA when available, else CPU. Asking for CUDA without it is an error."""
+    if isinstance(device, torch.device):
+        device = str(device)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise DeviceError(f"unknown device {device!r}") from exc
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError("CUDA requested but not available")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise DeviceError(f"{device} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+    elif resolved.type != "cpu":
+        raise DeviceError(f"unsupported device {device!r}; use 'auto', 'cpu' or 'cuda[:N]'")
+    return resolved
+
+
+def build_tracker(
+    mode: str | None = None,
+    device: str = "auto",
+    weights: str | None = None,
+    config: TrackerConfig | None = None,
+    model: str = "dmtrack_lite",
+) -> Tracker:
+    """A ready tracker: the default config (``configs/tracker.yaml``) unless ``config`` is
+    given, ``mode`` overriding its mode; the weights at ``weights``, else the shipped
+    ``dmtrack_core/weights/<model>.pt``, else (with a warning) the untrained network."""
+    from dmtrack_core.model import build_model
+    from dmtrack_core.model.checkpoint import CheckpointError, load_weights_into
+
+    config = config if config is not None else load_tracker_config()
+    if mode is not None:
+        config = dataclasses.replace(config, mode=mode)
+    resolved = resolve_device(device)
+    network = build_model(model)
+    if weights is not None:
+        path = Path(weights)
+        if not path.is_file():
+            raise WeightsError(f"weights file not found: {path}")
+    else:
+        path = WEIGHTS_DIR / f"{model}.pt"
+    if path.is_file():
+        try:
+            load_weights_into(network, path, map_location="cpu")
+        except CheckpointError as exc:
+            raise WeightsError(str(exc)) from exc
+    else:
+        warnings.warn(
+            f"no trained weights for {model!r} ({path} is missing): using the network's initialisation "
+            "(ImageNet backbone, untrained head); tracking quality will be poor",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    network = network.to(resolved).eval()
+    for parameter in network.parameters():
+        parameter.requires_grad_(False)
+    return Tracker(network, config, resolved)
+
+
+# --------------------------------------------------------------------------------------
+# validation and box helpers
+# --------------------------------------------------------------------------------------
+
+
+def _check_image(image: Any) -> None:
+    if not isinstance(image, np.ndarray):
+        raise InvalidImageError(f"image must be a NumPy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise InvalidImageError(f"image must be uint8 RGB, got dtype {image.dtype}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise InvalidImageError(f"image must be H x W x 3, got shape {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise InvalidImageError(f"image is empty: shape {image.shape}")
+
+
+def _check_box(box_xywh: Any, image_hw: tuple[int, int]) -> np.ndarray:
+    """A finite (x, y, w, h) with positive area that overlaps the image, clipped to it."""
+    try:
+        box = np.asarray(box_xywh, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise InvalidBoxError(f"box must be 4 numbers (x, y, w, h), got {box_xywh!r}") from exc
+    if box.shape != (4,):
+        raise InvalidBoxError(f"box must be 4 numbers (x, y, w, h), got {box.size}")
+    if not np.all(np.isfinite(box)):
+        raise InvalidBoxError(f"box has NaN or infinite values: {box.tolist()}")
+    if box[2] <= 0 or box[3] <= 0:
+        raise InvalidBoxError(f"box has zero or negative area: {box.tolist()}")
+    height, width = image_hw
+    x1, y1 = max(box[0], 0.0), max(box[1], 0.0)
+    x2, y2 = min(box[0] + box[2], float(width)), min(box[1] + box[3], float(height))
+    if x2 - x1 <= 0 or y2 - y1 <= 0:
+        raise InvalidBoxError(f"box {box.tolist()} lies outside the {width}x{height} image")
+    return np.array([x1, y1, x2 - x1, y2 - y1])
+
+
+def _xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
+    boxes = np.asarray(boxes, dtype=np.float64)
+    out = boxes.copy()
+    out[..., 2:] = boxes[..., :2] + boxes[..., 2:]
+    return out
+
+
+def _xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
+    boxes = np.asarray(boxes, dtype=np.float64)
+    out = boxes.copy()
+    out[..., 2:] = boxes[..., 2:] - boxes[..., :2]
+    return out
+
+
+def _ms_since(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0

@@ -1,0 +1,114 @@
+"""Pairs from annotated single-object video sequences (shared by LaSOT and GOT-10k)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dmtrack_core.training.augment import photometric, random_affine, read_rgb
+from dmtrack_core.training.pairs import TrainPair
+
+
+@dataclass
+class VideoSequence:
+    """One annotated sequence: a frame file and an x, y, w, h box per frame."""
+
+    name: str
+    frame_paths: list[Path]
+    boxes: np.ndarray  # (N, 4) float32
+    visible: np.ndarray  # (N,) bool: the target is in view and not fully occluded
+
+    def __post_init__(self) -> None:
+        if not (len(self.frame_paths) == len(self.boxes) == len(self.visible)):
+            raise ValueError(
+                f"sequence {self.name}: {len(self.frame_paths)} frames, {len(self.boxes)} boxes, "
+                f"{len(self.visible)} visibility flags"
+            )
+        # an empty box cannot be a target either, whatever the flags say
+        self.visible = self.visible & (self.boxes[:, 2] > 0) & (self.boxes[:, 3] > 0)
+
+
+def read_box_file(path: Path) -> np.ndarray:
+    """Boxes from a ground-truth file: one x, y, w, h per line, commas or white space."""
+    rows = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        values = line.replace(",", " ").replace("\t", " ").split()
+        rows.append([float(v) if v.lower() != "nan" else 0.0 for v in values[:4]])
+    return np.asarray(rows, dtype=np.float32).reshape(-1, 4)
+
+
+def read_flag_file(path: Path, count: int) -> np.ndarray:
+    """Integer flags: one per line, or all on one comma-separated line (both layouts exist)."""
+    if not path.is_file():
+        return np.zeros(count, dtype=np.int64)
+    text = path.read_text().replace(",", " ").split()
+    flags = np.asarray([int(float(v)) for v in text], dtype=np.int64)
+    if len(flags) != count:
+        raise ValueError(f"{path}: {len(flags)} flags for {count} frames")
+    return flags
+
+
+def read_name_list(path: str | Path | None) -> list[str] | None:
+    """Sequence names, one per line; ``None`` when no file is given."""
+    if not path:
+        return None
+    return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+class VideoPairSource:
+    """Template frame: any frame where the target is visible. Search frame: any frame at most
+    ``max_frame_gap`` frames before or after it, visible or not (absent -> zero box)."""
+
+    name = "video"
+
+    def __init__(self, sequences: list[VideoSequence], max_frame_gap: int, identity_offset: int) -> None:
+        self.sequences = [s for s in sequences if s.visible.any()]
+        if not self.sequences:
+            raise ValueError(f"{self.name}: no sequence with a visible target")
+        self.max_frame_gap = max(0, int(max_frame_gap))
+        self.identity_offset = int(identity_offset)
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def choose_frames(self, rng: np.random.Generator) -> tuple[int, int, int]:
+        """(sequence index, template frame, search frame) of the next pair."""
+        seq_index = int(rng.integers(len(self.sequences)))
+        sequence = self.sequences[seq_index]
+        template_frame = int(rng.choice(np.flatnonzero(sequence.visible)))
+        low = max(0, template_frame - self.max_frame_gap)
+        high = min(len(sequence.frame_paths) - 1, template_frame + self.max_frame_gap)
+        return seq_index, template_frame, int(rng.integers(low, high + 1))
+
+    def sample(self, rng: np.random.Generator, index: int) -> TrainPair:
+        seq_index, template_frame, search_frame = self.choose_frames(rng)
+        sequence = self.sequences[seq_index]
+        template_box = sequence.boxes[template_frame : template_frame + 1].copy()
+        search_box = sequence.boxes[search_frame : search_frame + 1].copy()
+        if not sequence.visible[search_frame]:
+            search_box[:] = 0.0
+        template, template_box = self._augment(
+            read_rgb(str(sequence.frame_paths[template_frame])), template_box, rng
+        )
+        search, search_box = self._augment(read_rgb(str(sequence.frame_paths[search_frame])), search_box, rng)
+        return TrainPair(
+            template,
+            search,
+            template_box,
+            search_box,
+            np.array([self.identity_offset + seq_index]),
+            source=self.name,
+        )
+
+    @staticmethod
+    def _augment(
+        image: np.ndarray, boxes: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # mild: the two frames already differ by real motion
+        image, boxes = random_affine(image, boxes, rng, scale_range=(0.85, 1.18), max_shift=0.08)
+        return photometric(image, rng, brightness=0.15, contrast=0.15, saturation=0.15), boxes
