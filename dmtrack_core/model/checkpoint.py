@@ -153,9 +153,13 @@ def _shape(value: Any) -> tuple[int, ...] | str:
     return tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
 
 
+# Parts used only by the training losses; inference-only weight files may leave them out.
+TRAINING_ONLY_PREFIXES: tuple[str, ...] = ("id_classifier.",)
+
+
 def _copy_strict(model: nn.Module, state_dict: Mapping[str, Any], source: str) -> None:
     target = model.state_dict()
-    missing = sorted(set(target) - set(state_dict))
+    missing = sorted(k for k in set(target) - set(state_dict) if not k.startswith(TRAINING_ONLY_PREFIXES))
     unexpected = sorted(set(state_dict) - set(target))
     wrong_shape = [
         f"{k} {_shape(state_dict[k])} vs {tuple(target[k].shape)}"
@@ -173,7 +177,8 @@ def _copy_strict(model: nn.Module, state_dict: Mapping[str, Any], source: str) -
         raise CheckpointError(f"{source} does not fit the model: " + "; ".join(problems))
     with torch.no_grad():
         for name, tensor in target.items():
-            tensor.copy_(state_dict[name])
+            if name in state_dict:
+                tensor.copy_(state_dict[name])
 
 
 def load_checkpoint(
@@ -402,3 +407,18 @@ def load_original_dmtrack_gs(
         )
     LOGGER.info(report.summary())
     return model, report
+
+
+def export_inference_weights(source: str | os.PathLike[str], destination: str | os.PathLike[str]) -> Path:
+    """Copy a checkpoint of our format without its training-only parts (the identity
+    classifier), e.g. to ship it as default weights; the result still loads strictly."""
+    payload = _read_ours(source, "cpu")
+    config = _model_config(payload, source)
+    from dmtrack_core.model import build_model
+
+    model = build_model(config)
+    _copy_strict(model, payload["state_dict"], str(source))
+    for name in [n for n, _ in model.named_children() if f"{n}.".startswith(TRAINING_ONLY_PREFIXES)]:
+        delattr(model, name)
+    extra = dict(payload["extra"], inference_only=True)
+    return save_checkpoint(destination, model, config=config, extra=extra)
