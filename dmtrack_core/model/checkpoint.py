@@ -20,7 +20,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,16 +114,23 @@ def save_checkpoint(
     }
     _check_plain(payload["model_config"], "model_config")
     _check_plain(payload["extra"], "extra")
+    write_atomically(path, lambda tmp_name: torch.save(payload, tmp_name))
+    return path
+
+
+def write_atomically(path: str | os.PathLike[str], write: Callable[[str], Any]) -> None:
+    """Run ``write(temporary_name)`` next to ``path``, then rename the result into place, so an
+    interrupted write never leaves a truncated file under the real name."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(handle)
     try:
-        torch.save(payload, tmp_name)
+        write(tmp_name)
         os.replace(tmp_name, path)
     finally:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
-    return path
 
 
 def _read_ours(path: str | os.PathLike[str], map_location: str | torch.device) -> dict[str, Any]:

@@ -17,7 +17,6 @@ import math
 import os
 import random
 import shutil
-import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -31,7 +30,7 @@ from tqdm import tqdm
 
 from dmtrack_core.config import to_dict
 from dmtrack_core.model import build_model, get_model_config
-from dmtrack_core.model.checkpoint import save_checkpoint
+from dmtrack_core.model.checkpoint import save_checkpoint, write_atomically
 from dmtrack_core.model.config import ModelConfig
 from dmtrack_core.training.config import TrainConfig
 from dmtrack_core.training.pairs import collate_pairs
@@ -220,26 +219,11 @@ def plot_loss_curve(csv_path: Path, png_path: Path) -> None:
 
 
 def _atomic_save(payload: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        torch.save(payload, tmp_name)
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+    write_atomically(path, lambda tmp_name: torch.save(payload, tmp_name))
 
 
 def _atomic_copy(source: Path, destination: Path) -> None:
-    handle, tmp_name = tempfile.mkstemp(prefix=destination.name + ".", suffix=".tmp", dir=destination.parent)
-    os.close(handle)
-    try:
-        shutil.copyfile(source, tmp_name)
-        os.replace(tmp_name, destination)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+    write_atomically(destination, lambda tmp_name: shutil.copyfile(source, tmp_name))
 
 
 def _worker_init(_worker_id: int) -> None:
