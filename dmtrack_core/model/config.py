@@ -51,6 +51,10 @@ class ModelConfig:
     reid_roi_size: int = 3
     reid_box_shrink: float = 0.5  # embed the central part of a box (less background)
     num_identities: int = 4096  # ID classifier classes; identity ids are folded modulo this
+    # "classification" (the original: needs long schedules on tracking datasets) or
+    # "contrastive" (cross-frame InfoNCE, see dmtrack_core.model.reid; no ID classifier)
+    reid_loss: str = "classification"
+    reid_temperature: float = 0.1  # contrastive only: softmax temperature of cosine similarities
     # --- targets and losses ----------------------------------------------------------------
     regress_ranges: tuple[tuple[float, float], ...] = ((-1.0, 36.0), (36.0, 72.0), (72.0, 1e8))
     center_sampling_radius: float = 1.5
@@ -73,6 +77,8 @@ class ModelConfig:
             raise ConfigError(f"{self.name}: fpn_channels must be divisible by gn_groups")
         if any(v % self.size_divisor for v in self.input_wh):
             raise ConfigError(f"{self.name}: input_wh must be multiples of size_divisor")
+        if self.reid_loss not in ("classification", "contrastive"):
+            raise ConfigError(f"{self.name}: reid_loss must be 'classification' or 'contrastive'")
         if self.num_cls_channels != 2:
             raise ConfigError(f"{self.name}: num_cls_channels must be 2 (other instances, target)")
 

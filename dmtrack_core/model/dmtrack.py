@@ -23,7 +23,7 @@ from dmtrack_core.model.config import ModelConfig
 from dmtrack_core.model.fpn import FPN
 from dmtrack_core.model.head import DynamicHead, LevelOutputs, distances_to_boxes, level_locations
 from dmtrack_core.model.losses import QueryOutputs, detection_losses
-from dmtrack_core.model.reid import IdentityClassifier, ReIDHead
+from dmtrack_core.model.reid import IdentityClassifier, ReIDHead, cross_frame_contrastive_loss
 from dmtrack_core.model.targets import LocationGrid, assign_locations, query_labels
 from dmtrack_core.model.template import Controller, DynamicKernels, Template, TemplateBranch
 from dmtrack_core.ops import batched_nms
@@ -86,8 +86,12 @@ class DMTrack(nn.Module):
             config.box_distances_in_strides,
         )
         self.reid = ReIDHead(channels, config.reid_hidden_channels, config.reid_dim, config.strides[0])
-        # training only: the tracker never runs it
-        self.id_classifier = IdentityClassifier(config.reid_dim, config.num_identities)
+        # training only (the tracker never runs it), and only for the classification loss
+        self.id_classifier = (
+            IdentityClassifier(config.reid_dim, config.num_identities)
+            if config.reid_loss == "classification"
+            else None
+        )
 
     def train(self, mode: bool = True) -> DMTrack:
         super().train(mode)
@@ -267,20 +271,37 @@ class DMTrack(nn.Module):
         return detection_losses(outputs, labels, box_targets, config.focal_alpha, config.focal_gamma)
 
     def reid_loss(self, template_features: Features, search_features: Features, batch: TrainBatch) -> Tensor:
-        """ID classification of every instance with an identity, in both images of each pair."""
-        embeddings, identities = [], []
+        """The ReID loss (``config.reid_loss``) over every instance with an identity, in both
+        images of each pair."""
+        sides = []
         for features, all_boxes in (
             (template_features, batch.template_boxes),
             (search_features, batch.search_boxes),
         ):
+            embeddings, keys = [], []
             for pair, (boxes, ids) in enumerate(zip(all_boxes, batch.identities, strict=True)):
                 keep = valid_boxes(boxes) & (ids >= 0)
                 if keep.any():
                     index = torch.full((int(keep.sum()),), pair, device=boxes.device)
                     embeddings.append(self.embed_boxes(features, boxes[keep], index))
-                    identities.append(ids[keep])
-        if not embeddings:
-            return self.id_classifier.loss(
-                search_features.reid.new_zeros(0, self.config.reid_dim), batch.identities[0][:0]
+                    keys.append(torch.stack([index.long(), ids[keep].long()], dim=1))
+            embeddings_or_empty = (
+                torch.cat(embeddings) if embeddings else features.reid.new_zeros(0, self.config.reid_dim)
             )
-        return self.id_classifier.loss(torch.cat(embeddings), torch.cat(identities))
+            keys_or_empty = torch.cat(keys) if keys else torch.zeros(0, 2, dtype=torch.long)
+            sides.append((embeddings_or_empty, keys_or_empty))
+        (template_embeddings, template_keys), (search_embeddings, search_keys) = sides
+        # keep the ReID head in the graph even when no instance has an identity
+        connected = search_features.reid.sum() * 0.0
+        if self.id_classifier is None:
+            return connected + cross_frame_contrastive_loss(
+                template_embeddings,
+                template_keys.to(template_embeddings.device),
+                search_embeddings,
+                search_keys.to(search_embeddings.device),
+                self.config.reid_temperature,
+            )
+        return connected + self.id_classifier.loss(
+            torch.cat([template_embeddings, search_embeddings]),
+            torch.cat([template_keys[:, 1], search_keys[:, 1]]).to(template_embeddings.device),
+        )

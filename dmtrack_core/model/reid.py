@@ -1,8 +1,15 @@
-"""ReID branch (FairMOT style): a stride-8 embedding map and an identity classifier for training.
+"""ReID branch (FairMOT style): a stride-8 embedding map and its two training losses.
 
 A box's embedding is the average of the map over the central part of the box (RoIAlign on
-a small grid), L2-normalised. Training classifies the embeddings of every annotated
-instance into its global identity (linear classifier + cross-entropy).
+a small grid), L2-normalised. Two ways to train it (``ModelConfig.reid_loss``):
+
+- ``classification`` (the original): classify every annotated instance into its global
+  identity (linear classifier + cross-entropy). It needs each identity seen many times,
+  i.e. datasets with thousands of tracks and long schedules.
+- ``contrastive``: match each instance of a pair's template frame to the same instance in
+  its search frame against every other instance of the batch (InfoNCE, both directions).
+  The look-alikes of the same pair are the hardest negatives, which is exactly what the
+  tracker must tell apart; it learns from the first step, so short schedules work.
 """
 
 from __future__ import annotations
@@ -76,3 +83,39 @@ class IdentityClassifier(nn.Module):
             return embeddings.sum() * 0.0 + self.classifier.weight.sum() * 0.0
         logits = self.classifier(embeddings * self.embedding_scale)
         return F.cross_entropy(logits, identities.remainder(self.num_identities))
+
+
+def cross_frame_contrastive_loss(
+    template_embeddings: Tensor,
+    template_keys: Tensor,
+    search_embeddings: Tensor,
+    search_keys: Tensor,
+    temperature: float = 0.1,
+) -> Tensor:
+    """InfoNCE between (N, D) template-frame and (M, D) search-frame unit embeddings.
+
+    ``*_keys`` are (N, 2) / (M, 2) long rows of (pair, identity). An embedding's positive
+    is the one with the same key on the other side; the other side's embeddings of other
+    identities are its negatives. Embeddings of the same identity in other pairs are left
+    out of the softmax (they are neither: the same object, seen elsewhere). Averaged over
+    both directions and every embedding that has a positive; 0 (with a graph) if none has.
+    """
+    zero = template_embeddings.sum() * 0.0 + search_embeddings.sum() * 0.0
+    if template_embeddings.shape[0] == 0 or search_embeddings.shape[0] == 0:
+        return zero
+    logits = template_embeddings @ search_embeddings.t() / temperature
+    same_pair = template_keys[:, None, 0] == search_keys[None, :, 0]
+    same_identity = template_keys[:, None, 1] == search_keys[None, :, 1]
+    positive = same_pair & same_identity
+    ignored = same_identity & ~same_pair
+    logits = logits.masked_fill(ignored, float("-inf"))
+    terms = []
+    for direction_logits, direction_positive in ((logits, positive), (logits.t(), positive.t())):
+        has_positive = direction_positive.any(dim=1)
+        if has_positive.any():
+            rows = direction_logits[has_positive]
+            targets = direction_positive[has_positive].float().argmax(dim=1)
+            terms.append(F.cross_entropy(rows, targets))
+    if not terms:
+        return zero
+    return zero + torch.stack(terms).mean()
