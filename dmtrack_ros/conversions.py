@@ -181,10 +181,12 @@ def _hypothesis(class_id: str, score: float) -> ObjectHypothesisWithPose:
     return hypothesis
 
 
-def make_detection(header: Header, box_xywh: Sequence[float], detection_id: str, class_id: str,
-                   score: float) -> Detection2D:
-    return Detection2D(header=header, bbox=box_to_bbox(box_xywh), id=detection_id,
-                       results=[_hypothesis(class_id, score)])
+def make_detection(
+    header: Header, box_xywh: Sequence[float], detection_id: str, class_id: str, score: float
+) -> Detection2D:
+    return Detection2D(
+        header=header, bbox=box_to_bbox(box_xywh), id=detection_id, results=[_hypothesis(class_id, score)]
+    )
 
 
 def target_detection(result: Any, header: Header) -> Detection2D:
@@ -217,8 +219,13 @@ class StatusExtras:
     message: str = ""
 
 
-def tracker_status(result: Any | None, header: Header, extras: StatusExtras,
-                   state: str | None = None, max_distractors: int | None = None) -> TrackerStatus:
+def tracker_status(
+    result: Any | None,
+    header: Header,
+    extras: StatusExtras,
+    state: str | None = None,
+    max_distractors: int | None = None,
+) -> TrackerStatus:
     """~/status from a TrackResult (None = no tracking happened on this frame).
 
     ``state`` overrides the state name (e.g. "ERROR" for bad input, "UNINITIALIZED")."""
@@ -281,9 +288,15 @@ UNCERTAIN_RGBA = (1.0, 0.85, 0.1, 1.0)
 DISTRACTOR_RGBA = (1.0, 0.35, 0.1, 0.9)
 
 
-def _box_marker(header: Header, namespace: str, marker_id: int, box_xywh: Sequence[float],
-                projection: PlaneProjection, rgba: tuple[float, float, float, float],
-                line_width: float) -> Marker:
+def _box_marker(
+    header: Header,
+    namespace: str,
+    marker_id: int,
+    box_xywh: Sequence[float],
+    projection: PlaneProjection,
+    rgba: tuple[float, float, float, float],
+    line_width: float,
+) -> Marker:
     x, y, w, h = (float(v) for v in box_xywh)
     corners = ((x, y), (x + w, y), (x + w, y + h), (x, y + h), (x, y))
     marker = Marker(header=header, ns=namespace, id=marker_id, type=Marker.LINE_STRIP, action=Marker.ADD)
@@ -310,6 +323,7 @@ def box_markers(
         rgba = UNCERTAIN_RGBA if uncertain else TARGET_RGBA
         markers.append(_box_marker(header, "target", 0, target_box, projection, rgba, line_width))
     for track_id, box in distractors:
-        markers.append(_box_marker(header, "distractors", int(track_id), box, projection, DISTRACTOR_RGBA,
-                                   line_width))
+        markers.append(
+            _box_marker(header, "distractors", int(track_id), box, projection, DISTRACTOR_RGBA, line_width)
+        )
     return MarkerArray(markers=markers)

@@ -128,12 +128,14 @@ def build_node_tracker(params: NodeParams, logger) -> tuple[object, str]:
         warnings.simplefilter("always")
         try:
             try:
-                tracker = build_tracker(mode=params.mode, device=device, weights=weights, config=config,
-                                        model=params.model)
+                tracker = build_tracker(
+                    mode=params.mode, device=device, weights=weights, config=config, model=params.model
+                )
             except DeviceError as exc:
                 logger.warning(f"device '{device}' cannot be used ({exc}); running on cpu")
-                tracker = build_tracker(mode=params.mode, device="cpu", weights=weights, config=config,
-                                        model=params.model)
+                tracker = build_tracker(
+                    mode=params.mode, device="cpu", weights=weights, config=config, model=params.model
+                )
         except WeightsError as exc:
             raise StartupError(f"cannot load weights: {exc}") from exc
         except (ConfigError, FileNotFoundError, KeyError, ValueError) as exc:
@@ -185,8 +187,11 @@ class DmtrackNode(Node):
         image_qos = QoSProfile(
             history=HistoryPolicy.KEEP_LAST,
             depth=params.qos_depth,
-            reliability=(ReliabilityPolicy.RELIABLE if params.qos_reliability == "reliable"
-                         else ReliabilityPolicy.BEST_EFFORT),
+            reliability=(
+                ReliabilityPolicy.RELIABLE
+                if params.qos_reliability == "reliable"
+                else ReliabilityPolicy.BEST_EFFORT
+            ),
             durability=DurabilityPolicy.VOLATILE,
         )
         if params.use_compressed:
@@ -234,8 +239,16 @@ class DmtrackNode(Node):
 
     def _on_init_target(self, msg: Detection2D) -> None:
         box = bbox_to_box(msg.bbox)
-        self._submit(InitRequest("reset" if is_reset_box(box) else "box", "init_target",
-                                 _stamp_ns(msg.header), tuple(box), target_id=msg.id), msg.header)
+        self._submit(
+            InitRequest(
+                "reset" if is_reset_box(box) else "box",
+                "init_target",
+                _stamp_ns(msg.header),
+                tuple(box),
+                target_id=msg.id,
+            ),
+            msg.header,
+        )
 
     def _on_init_point(self, msg: Point) -> None:
         self._submit(InitRequest("point", "init_point", point_xy=(float(msg.x), float(msg.y))), None)
@@ -267,8 +280,11 @@ class DmtrackNode(Node):
             reason = f"{request.source}: no image has been received yet; request ignored"
             self.get_logger().warning(reason)
             return False, reason
-        image_wh = (int(frame.message.width), int(frame.message.height)) if hasattr(frame.message, "width") \
+        image_wh = (
+            (int(frame.message.width), int(frame.message.height))
+            if hasattr(frame.message, "width")
             else self._image_wh
+        )
         if request.kind == "point":
             x, y = request.point_xy
             problem = None if math.isfinite(x) and math.isfinite(y) else f"point ({x}, {y}) is not finite"
@@ -458,8 +474,9 @@ class DmtrackNode(Node):
             self.stats.last_state = "ERROR"
         self._publish_error(header, reason)
 
-    def _publish_outputs(self, header: Header, image: np.ndarray, result, processing_ms: float,
-                         message: str) -> None:
+    def _publish_outputs(
+        self, header: Header, image: np.ndarray, result, processing_ms: float, message: str
+    ) -> None:
         state = result.state.name if result is not None else "UNINITIALIZED"
         tracked = state in TRACKED_STATES
         self._frames_since_seen = 0 if state == "TRACKING" else self._frames_since_seen + 1
@@ -486,8 +503,13 @@ class DmtrackNode(Node):
         self.markers_pub.publish(self._markers(header, image, target_box, state, listed))
         if params.publish_debug_image and self.debug_image_pub.get_subscription_count() > 0:
             overlay = draw_tracking_overlay(
-                image, target_box, state, result.target_id if result is not None else "", listed,
-                self.stats.fps, params.debug_image_scale,
+                image,
+                target_box,
+                state,
+                result.target_id if result is not None else "",
+                listed,
+                self.stats.fps,
+                params.debug_image_scale,
             )
             self.debug_image_pub.publish(rgb_to_image(overlay, header))
 
@@ -497,17 +519,25 @@ class DmtrackNode(Node):
         with self.stats.lock:
             self.stats.latencies_ms.append(self._latency_ms(header))
 
-    def _markers(self, header: Header, image: np.ndarray, target_box: np.ndarray | None, state: str,
-                 distractors: Sequence[tuple[int, np.ndarray, float]]) -> MarkerArray:
+    def _markers(
+        self,
+        header: Header,
+        image: np.ndarray,
+        target_box: np.ndarray | None,
+        state: str,
+        distractors: Sequence[tuple[int, np.ndarray, float]],
+    ) -> MarkerArray:
         params = self.params
         projection = None
         if self._camera_info is not None:
             projection = PlaneProjection.from_camera_info(self._camera_info, params.marker_depth)
         if projection is None:
-            projection = PlaneProjection.pixel_units((image.shape[1], image.shape[0]), params.marker_depth,
-                                                     params.marker_pixel_size)
-        return box_markers(header, target_box, state == "UNCERTAIN", [(i, b) for i, b, _ in distractors],
-                           projection)
+            projection = PlaneProjection.pixel_units(
+                (image.shape[1], image.shape[0]), params.marker_depth, params.marker_pixel_size
+            )
+        return box_markers(
+            header, target_box, state == "UNCERTAIN", [(i, b) for i, b, _ in distractors], projection
+        )
 
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()
@@ -545,8 +575,11 @@ class DmtrackNode(Node):
             "requested_device": self.requested_device,
         }
         status = DiagnosticStatus(
-            level=level, name=f"{self.get_fully_qualified_name()}: tracker", message=message,
-            hardware_id=self.device, values=[KeyValue(key=k, value=v) for k, v in values.items()],
+            level=level,
+            name=f"{self.get_fully_qualified_name()}: tracker",
+            message=message,
+            hardware_id=self.device,
+            values=[KeyValue(key=k, value=v) for k, v in values.items()],
         )
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()

@@ -58,10 +58,18 @@ PARAMETER_SPECS: tuple[ParameterSpec, ...] = (
     ParameterSpec("weights", "", "checkpoint file; empty = the shipped weights of the model"),
     ParameterSpec("model", "dmtrack_lite", "model config name (dmtrack_lite, dmtrack_gs_dla34)"),
     ParameterSpec("tracker_config", "", "tracker YAML (TrackerConfig); empty = the shipped defaults"),
-    ParameterSpec("device", "auto", "torch device; cuda falls back to cpu with a warning when absent",
-                  choices=("auto", "cpu", "cuda", "cuda:N")),
-    ParameterSpec("mode", "reid", "reid: follow the target's identity among look-alikes; "
-                  "global: the original DMTrack-GS argmax", choices=MODES),
+    ParameterSpec(
+        "device",
+        "auto",
+        "torch device; cuda falls back to cpu with a warning when absent",
+        choices=("auto", "cpu", "cuda", "cuda:N"),
+    ),
+    ParameterSpec(
+        "mode",
+        "reid",
+        "reid: follow the target's identity among look-alikes; global: the original DMTrack-GS argmax",
+        choices=MODES,
+    ),
     # --- tracker thresholds (override the tracker config) ----------------------------------
     ParameterSpec("score_threshold", 0.1, "lowest detector score of a candidate", (0.0, 1.0)),
     ParameterSpec("presence_low", 0.3, "presence below this counts as a miss", (0.0, 1.0)),
@@ -69,22 +77,42 @@ PARAMETER_SPECS: tuple[ParameterSpec, ...] = (
     ParameterSpec("click_box_size", 64.0, "side of the default box around a click (pixels)", (4.0, 4096.0)),
     # --- input ----------------------------------------------------------------------------
     ParameterSpec("use_compressed", False, "subscribe to image/compressed instead of image"),
-    ParameterSpec("qos_reliability", "best_effort", "image subscription reliability (best_effort "
-                  "matches every publisher)", choices=RELIABILITIES),
+    ParameterSpec(
+        "qos_reliability",
+        "best_effort",
+        "image subscription reliability (best_effort matches every publisher)",
+        choices=RELIABILITIES,
+    ),
     ParameterSpec("qos_depth", 5, "image subscription queue depth", (1, 100)),
     ParameterSpec("frame_history", 30, "recent frames kept so an init request can name its frame", (1, 300)),
-    ParameterSpec("max_image_age", 1.0, "frames older than this (s, image stamp to now) are dropped; "
-                  "0 = no limit", (0.0, 3600.0), read_only=False),
+    ParameterSpec(
+        "max_image_age",
+        1.0,
+        "frames older than this (s, image stamp to now) are dropped; 0 = no limit",
+        (0.0, 3600.0),
+        read_only=False,
+    ),
     # --- output ---------------------------------------------------------------------------
     ParameterSpec("max_distractors", 10, "most distractors published per frame", (0, 64), read_only=False),
     ParameterSpec("frame_id", "", "frame_id of every output; empty = the source image's", read_only=False),
     ParameterSpec("publish_debug_image", True, "publish ~/debug_image with the overlay", read_only=False),
-    ParameterSpec("debug_image_scale", 0.5, "size of ~/debug_image relative to the input",
-                  (0.05, 4.0), read_only=False),
-    ParameterSpec("marker_depth", 2.0, "depth (m) of the plane the boxes are drawn on in ~/markers",
-                  (0.01, 1000.0), read_only=False),
-    ParameterSpec("marker_pixel_size", 0.002, "metres per pixel for ~/markers while no camera_info "
-                  "has arrived", (1e-6, 1.0), read_only=False),
+    ParameterSpec(
+        "debug_image_scale", 0.5, "size of ~/debug_image relative to the input", (0.05, 4.0), read_only=False
+    ),
+    ParameterSpec(
+        "marker_depth",
+        2.0,
+        "depth (m) of the plane the boxes are drawn on in ~/markers",
+        (0.01, 1000.0),
+        read_only=False,
+    ),
+    ParameterSpec(
+        "marker_pixel_size",
+        0.002,
+        "metres per pixel for ~/markers while no camera_info has arrived",
+        (1e-6, 1.0),
+        read_only=False,
+    ),
     ParameterSpec("diagnostics_period", 1.0, "seconds between /diagnostics messages", (0.1, 60.0)),
 )
 

@@ -40,8 +40,14 @@ def _scaled_box(box: BoxXYWH, scale: float, width: int, height: int) -> tuple[in
     return x1, y1, x2, y2
 
 
-def _label(image: np.ndarray, text: str, origin: tuple[int, int], colour: tuple[int, int, int],
-           font_scale: float, thickness: int) -> None:
+def _label(
+    image: np.ndarray,
+    text: str,
+    origin: tuple[int, int],
+    colour: tuple[int, int, int],
+    font_scale: float,
+    thickness: int,
+) -> None:
     """Text on a filled background so it stays readable on any image."""
     (text_w, text_h), baseline = cv2.getTextSize(text, FONT, font_scale, thickness)
     x = int(np.clip(origin[0], 0, max(0, image.shape[1] - text_w - 2)))
@@ -85,8 +91,14 @@ def draw_tracking_overlay(
         if corners is None:
             continue
         cv2.rectangle(canvas, corners[:2], corners[2:], DISTRACTOR_COLOUR, thickness, cv2.LINE_8)
-        _label(canvas, f"#{track_id} {score:.2f}", (corners[0], corners[1] - 2), DISTRACTOR_COLOUR,
-               font_scale * 0.8, 1)
+        _label(
+            canvas,
+            f"#{track_id} {score:.2f}",
+            (corners[0], corners[1] - 2),
+            DISTRACTOR_COLOUR,
+            font_scale * 0.8,
+            1,
+        )
 
     colour = STATE_COLOURS.get(state.upper(), STATE_COLOURS["UNINITIALIZED"])
     if target_box_xywh is not None:

@@ -23,8 +23,12 @@ def _camera_info_topic(image_topic: str) -> str:
 def _node(context, *args, **kwargs):
     image = LaunchConfiguration("image").perform(context)
     compressed = LaunchConfiguration("compressed").perform(context).lower() in ("true", "1", "yes")
-    remappings = [("image", image), ("image/compressed", image + "/compressed"),
-                  ("camera_info", _camera_info_topic(image)), ("init_point", image + "_mouse_left")]
+    remappings = [
+        ("image", image),
+        ("image/compressed", image + "/compressed"),
+        ("camera_info", _camera_info_topic(image)),
+        ("init_point", image + "_mouse_left"),
+    ]
     return [
         Node(
             package="dmtrack_ros",
@@ -45,12 +49,19 @@ def _node(context, *args, **kwargs):
 def generate_launch_description():
     # setup.py installs config/ to share/dmtrack_ros/config
     default_params = os.path.join(get_package_share_directory("dmtrack_ros"), "config", "dmtrack.yaml")
-    return LaunchDescription([
-        DeclareLaunchArgument("namespace", default_value="", description="namespace of the node"),
-        DeclareLaunchArgument("image", default_value="/camera/image_raw", description="input image topic"),
-        DeclareLaunchArgument("compressed", default_value="false",
-                              description="subscribe to <image>/compressed instead of <image>"),
-        DeclareLaunchArgument("params_file", default_value=default_params, description="parameter YAML"),
-        DeclareLaunchArgument("device", default_value="auto", description="auto | cpu | cuda | cuda:N"),
-        OpaqueFunction(function=_node),
-    ])
+    return LaunchDescription(
+        [
+            DeclareLaunchArgument("namespace", default_value="", description="namespace of the node"),
+            DeclareLaunchArgument(
+                "image", default_value="/camera/image_raw", description="input image topic"
+            ),
+            DeclareLaunchArgument(
+                "compressed",
+                default_value="false",
+                description="subscribe to <image>/compressed instead of <image>",
+            ),
+            DeclareLaunchArgument("params_file", default_value=default_params, description="parameter YAML"),
+            DeclareLaunchArgument("device", default_value="auto", description="auto | cpu | cuda | cuda:N"),
+            OpaqueFunction(function=_node),
+        ]
+    )

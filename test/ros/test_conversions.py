@@ -42,8 +42,14 @@ def raw_image(pixels: np.ndarray, encoding: str, padding: int = 0, big_endian: b
         pixels = pixels.astype(">u2" if big_endian else "<u2")
     rows = pixels.reshape(height, -1).view(np.uint8).reshape(height, -1)
     rows = np.concatenate([rows, np.full((height, padding), 77, np.uint8)], axis=1)
-    return Image(height=height, width=width, encoding=encoding, is_bigendian=int(big_endian),
-                 step=rows.shape[1], data=rows.tobytes())
+    return Image(
+        height=height,
+        width=width,
+        encoding=encoding,
+        is_bigendian=int(big_endian),
+        step=rows.shape[1],
+        data=rows.tobytes(),
+    )
 
 
 @pytest.mark.parametrize("padding", [0, 3])
@@ -192,9 +198,11 @@ class Result:
 def test_results_become_target_distractors_and_status():
     header = Header(frame_id="cam")
     header.stamp.sec, header.stamp.nanosec = 12, 345
-    distractors = [FakeDistractor(7, np.array([5.0, 5, 2, 2]), 0.3),
-                   FakeDistractor(3, np.array([0.0, 0, 1, 1]), 0.6),
-                   FakeDistractor(9, np.array([0.0, 0, 1, 1]), 0.1)]
+    distractors = [
+        FakeDistractor(7, np.array([5.0, 5, 2, 2]), 0.3),
+        FakeDistractor(3, np.array([0.0, 0, 1, 1]), 0.6),
+        FakeDistractor(9, np.array([0.0, 0, 1, 1]), 0.1),
+    ]
     result = Result(np.array([1.0, 2.0, 3.0, 4.0]), 0.9, 0.8, State("UNCERTAIN"), "person", distractors)
     target = target_detection(result, header)
     assert target.id == "person" and target.header == header
@@ -207,7 +215,11 @@ def test_results_become_target_distractors_and_status():
 
     status = tracker_status(result, header, StatusExtras(frames_dropped=4, device="cpu"), max_distractors=2)
     assert (status.state, status.target_id, status.num_distractors, status.frames_dropped) == (
-        TrackerStatus.UNCERTAIN, "person", 2, 4)
+        TrackerStatus.UNCERTAIN,
+        "person",
+        2,
+        4,
+    )
     error = tracker_status(result, header, StatusExtras(message="bad"), state="ERROR")
     assert error.state == TrackerStatus.ERROR and error.message == "bad" and error.target_id == ""
     assert tracker_status(None, header, StatusExtras()).state == TrackerStatus.UNINITIALIZED

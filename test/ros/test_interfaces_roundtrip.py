@@ -21,7 +21,11 @@ def test_status_and_detection_round_trip_between_processes(ros_env):
     try:
         result = subprocess.run(
             [sys.executable, str(NODES / "roundtrip_subscriber.py")],
-            env=env, capture_output=True, text=True, timeout=60, check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
     finally:
         publisher.terminate()
@@ -38,5 +42,10 @@ def test_status_and_detection_round_trip_between_processes(ros_env):
 
 
 def test_tracker_status_state_constants():
-    assert (TrackerStatus.UNINITIALIZED, TrackerStatus.TRACKING, TrackerStatus.UNCERTAIN,
-            TrackerStatus.LOST, TrackerStatus.ERROR) == (0, 1, 2, 3, 4)
+    assert (
+        TrackerStatus.UNINITIALIZED,
+        TrackerStatus.TRACKING,
+        TrackerStatus.UNCERTAIN,
+        TrackerStatus.LOST,
+        TrackerStatus.ERROR,
+    ) == (0, 1, 2, 3, 4)
