@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dmtrack_core.evaluation.datasets import Sequence
 from dmtrack_core.training.augment import photometric, random_affine, read_rgb
 from dmtrack_core.training.pairs import TrainPair
 
@@ -29,28 +30,18 @@ class VideoSequence:
         # an empty box cannot be a target either, whatever the flags say
         self.visible = self.visible & (self.boxes[:, 2] > 0) & (self.boxes[:, 3] > 0)
 
-
-def read_box_file(path: Path) -> np.ndarray:
-    """Boxes from a ground-truth file: one x, y, w, h per line, commas or white space."""
-    rows = []
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        values = line.replace(",", " ").replace("\t", " ").split()
-        rows.append([float(v) if v.lower() != "nan" else 0.0 for v in values[:4]])
-    return np.asarray(rows, dtype=np.float32).reshape(-1, 4)
-
-
-def read_flag_file(path: Path, count: int) -> np.ndarray:
-    """Integer flags: one per line, or all on one comma-separated line (both layouts exist)."""
-    if not path.is_file():
-        return np.zeros(count, dtype=np.int64)
-    text = path.read_text().replace(",", " ").split()
-    flags = np.asarray([int(float(v)) for v in text], dtype=np.int64)
-    if len(flags) != count:
-        raise ValueError(f"{path}: {len(flags)} flags for {count} frames")
-    return flags
+    @staticmethod
+    def from_dataset(sequence: Sequence) -> VideoSequence:
+        """A fully annotated dataset sequence; a frame is usable as a target when it is not
+        absent (LaSOT occlusion / out-of-view flags, GOT-10k absence) and, where GOT-10k says
+        how covered it is, not fully covered (cover 0)."""
+        if not sequence.fully_annotated:
+            raise ValueError(f"{sequence.name}: only the first frame is annotated (a test split?)")
+        visible = ~sequence.absent
+        if "cover" in sequence.attributes:
+            visible = visible & (np.asarray(sequence.attributes["cover"]) > 0)
+        boxes = np.asarray(sequence.ground_truth, dtype=np.float32)
+        return VideoSequence(sequence.name, list(sequence.frame_paths), boxes, visible)
 
 
 def read_name_list(path: str | Path | None) -> list[str] | None:
