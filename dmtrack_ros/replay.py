@@ -106,9 +106,8 @@ def run_replay(options: ReplayOptions, env: dict[str, str] | None = None, log=No
         parameters.setdefault("max_image_age", "0.0")
     tracker = TrackerProcess(
         namespace,
-        image_topic,
-        init_topic,
         options.output_dir / f"{options.name}_node.log",
+        remappings={"image": image_topic, "init_target": init_topic},
         parameters=parameters,
         env=env,
         command=options.node_command,

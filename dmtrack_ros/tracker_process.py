@@ -47,34 +47,32 @@ def _die_with_parent() -> None:
 
 
 class TrackerProcess:
-    """The `dmtrack_node` process, with its outputs under ``<namespace>/dmtrack``."""
+    """The `dmtrack_node` process, named ``dmtrack`` in ``namespace`` (so its outputs are
+    ``<namespace>/dmtrack/...``), with its output in ``log_path``."""
 
     def __init__(
         self,
         namespace: str,
-        image_topic: str,
-        init_topic: str,
         log_path: Path,
-        parameters: Mapping[str, str] | None = None,
+        remappings: Mapping[str, str] | None = None,
+        parameters: Mapping[str, object] | None = None,
+        params_file: Path | None = None,
         env: Mapping[str, str] | None = None,
         command: list[str] | None = None,
     ) -> None:
+        """``remappings`` maps the node's topic names (``image``, ``init_target``, ...) to
+        the ones to use; ``parameters`` override ``params_file`` (booleans as true/false)."""
         self.namespace = "/" + namespace.strip("/")
         self.node_fqn = f"{self.namespace.rstrip('/')}/{NODE_NAME}"
         args = list(command or node_command())
-        args += [
-            "--ros-args",
-            "-r",
-            f"__ns:={self.namespace}",
-            "-r",
-            f"__node:={NODE_NAME}",
-            "-r",
-            f"image:={image_topic}",
-            "-r",
-            f"init_target:={init_topic}",
-        ]
+        args += ["--ros-args", "-r", f"__ns:={self.namespace}", "-r", f"__node:={NODE_NAME}"]
+        for name, target in (remappings or {}).items():
+            args += ["-r", f"{name}:={target}"]
+        if params_file is not None:
+            args += ["--params-file", str(params_file)]
         for name, value in (parameters or {}).items():
-            args += ["-p", f"{name}:={value}"]
+            text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+            args += ["-p", f"{name}:={text}"]
         self.args = args
         self.log_path = log_path
         self.env = dict(env if env is not None else os.environ)
@@ -111,6 +109,10 @@ class TrackerProcess:
             raise TrackerProcessError(
                 f"the tracker node exited with code {self.process.returncode}: {reason}"
             )
+
+    def log(self) -> str:
+        """Everything the node has written so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def last_log_line(self) -> str:
         try:

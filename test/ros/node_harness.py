@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -35,6 +33,7 @@ from vision_msgs.msg import Detection2D, Detection2DArray
 from visualization_msgs.msg import MarkerArray
 
 from dmtrack_ros.conversions import box_to_bbox
+from dmtrack_ros.tracker_process import TrackerProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PARAMS_FILE = REPO_ROOT / "config" / "dmtrack.yaml"
@@ -100,8 +99,9 @@ def iou_xywh(a: Iterable[float], b: Iterable[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-class NodeProcess:
-    """`dmtrack_node` started by its console script, with its output in a log file."""
+class NodeProcess(TrackerProcess):
+    """`dmtrack_node` started by its console script in its own ROS domain, with the
+    installed parameters file unless told otherwise."""
 
     def __init__(
         self,
@@ -111,58 +111,25 @@ class NodeProcess:
         parameters: dict[str, Any] | None = None,
         params_file: Path | None = PARAMS_FILE,
     ) -> None:
-        args = [str(NODE_EXECUTABLE), "--ros-args", "-r", f"__ns:={namespace}"]
-        if params_file is not None:
-            args += ["--params-file", str(params_file)]
-        for name, value in (parameters or {}).items():
-            text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-            args += ["-p", f"{name}:={text}"]
-        self.args = args
-        self.env = ros_environment(domain_id)
-        self.log_path = log_path
-        self.process: subprocess.Popen | None = None
+        super().__init__(
+            namespace,
+            log_path,
+            parameters=parameters,
+            params_file=params_file,
+            env=ros_environment(domain_id),
+            command=[str(NODE_EXECUTABLE)],
+        )
 
     def start(self) -> NodeProcess:
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                self.args,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self.env,
-                start_new_session=True,
-            )
+        super().start()
         return self
 
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
     def rss_kb(self) -> int:
+        assert self.pid is not None
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
         raise RuntimeError("no VmRSS line")
-
-    def stop(self) -> int | None:
-        if self.process is None:
-            return None
-        for sig, wait_s in ((signal.SIGINT, 10.0), (signal.SIGKILL, 5.0)):
-            if self.process.poll() is not None:
-                break
-            try:
-                os.killpg(self.process.pid, sig)
-                self.process.wait(timeout=wait_s)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                continue
-        return self.process.poll()
 
 
 class Recorder:
