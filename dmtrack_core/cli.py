@@ -13,7 +13,7 @@ import sys
 
 # module path -> sub-commands it registers (kept explicit so `dmtrack --help` is fast)
 COMMAND_MODULES = {
-    "dmtrack_core.model.cli": ("info",),
+    "dmtrack_core.model.cli": ("info", "export"),
     "dmtrack_core.evaluation.cli": ("synth", "eval", "bench"),
     "dmtrack_core.training.cli": ("train",),
 }

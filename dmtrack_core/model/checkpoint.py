@@ -160,6 +160,10 @@ def _shape(value: Any) -> tuple[int, ...] | str:
     return tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
 
 
+# What the trainer writes (``dmtrack_core.training.trainer``): the model's state under "model"
+# next to optimizer, scheduler and RNG states. Defined here so that exporting needs no trainer.
+TRAINING_FORMAT = "dmtrack_train/1"
+
 # Parts used only by the training losses; inference-only weight files may leave them out.
 TRAINING_ONLY_PREFIXES: tuple[str, ...] = ("id_classifier.",)
 
@@ -417,9 +421,17 @@ def load_original_dmtrack_gs(
 
 
 def export_inference_weights(source: str | os.PathLike[str], destination: str | os.PathLike[str]) -> Path:
-    """Copy a checkpoint of our format without its training-only parts (the identity
-    classifier), e.g. to ship it as default weights; the result still loads strictly."""
-    payload = _read_ours(source, "cpu")
+    """Copy a checkpoint without its training-only parts (the identity classifier), e.g. to
+    ship it as default weights; the result still loads strictly. ``source`` is a model
+    checkpoint (``save_checkpoint``) or a trainer checkpoint (``TRAINING_FORMAT``)."""
+    raw = _read(source, "cpu")
+    if isinstance(raw, dict) and raw.get("format") == TRAINING_FORMAT:
+        extra = {"step": raw.get("step"), "train_config": raw.get("train_config")}
+        payload = {"model_config": raw.get("model_config"), "state_dict": raw.get("model"), "extra": extra}
+        if not isinstance(payload["model_config"], dict) or not isinstance(payload["state_dict"], dict):
+            raise CheckpointError(f"{source}: a training checkpoint without its model or model_config")
+    else:
+        payload = _read_ours(source, "cpu")
     config = _model_config(payload, source)
     from dmtrack_core.model import build_model
 

@@ -1,4 +1,5 @@
-"""``dmtrack info <config>``: what a model config builds (parameters per part, input, strides)."""
+"""``dmtrack info <config>``: what a model config builds (parameters per part, input, strides).
+``dmtrack export <checkpoint> <weights>``: inference weights from a model or training checkpoint."""
 
 from __future__ import annotations
 
@@ -11,6 +12,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("info", help="print a model's parameter counts, input size and strides")
     parser.add_argument("config", help="model config name (dmtrack_lite, dmtrack_gs_dla34) or a YAML path")
     parser.set_defaults(run=run_info)
+
+    parser = subparsers.add_parser(
+        "export",
+        help="inference weights (what the tracker and the node load) from a model or training checkpoint",
+    )
+    parser.add_argument(
+        "checkpoint", help="e.g. runs/<name>/model_final.pt or runs/<name>/checkpoints/step_*.pt"
+    )
+    parser.add_argument("weights", help="the file to write, e.g. my_weights.pt")
+    parser.set_defaults(run=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from dmtrack_core.model.checkpoint import CheckpointError, export_inference_weights
+
+    try:
+        path = export_inference_weights(args.checkpoint, args.weights)
+    except CheckpointError as exc:
+        print(f"error: {exc}")
+        return 2
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
 
 
 def run_info(args: argparse.Namespace) -> int:

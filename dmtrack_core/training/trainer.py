@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from dmtrack_core.config import to_dict
 from dmtrack_core.model import build_model, get_model_config
-from dmtrack_core.model.checkpoint import save_checkpoint, write_atomically
+from dmtrack_core.model.checkpoint import TRAINING_FORMAT, save_checkpoint, write_atomically
 from dmtrack_core.model.config import ModelConfig
 from dmtrack_core.training.config import TrainConfig
 from dmtrack_core.training.pairs import collate_pairs
@@ -38,7 +38,7 @@ from dmtrack_core.training.sampler import MixingSampler, PairDataset, StepIndexS
 from dmtrack_core.training.sources import IDENTITY_BLOCK, build_source
 
 LOGGER = logging.getLogger(__name__)
-CHECKPOINT_FORMAT = "dmtrack_train/1"
+CHECKPOINT_FORMAT = TRAINING_FORMAT
 LOG_NAME = "log.csv"
 CURVE_NAME = "loss_curve.png"
 FINAL_WEIGHTS_NAME = "model_final.pt"

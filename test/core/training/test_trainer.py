@@ -100,6 +100,14 @@ def _cli_and_resume(tmp_path: Path) -> None:
     assert info.extra["step"] == 3
     torch.testing.assert_close(model.state_dict(), {k: v for k, v in resumed["model"].items()})
 
+    # `dmtrack export` turns a training checkpoint into the same inference weights
+    exported = tmp_path / "exported.pt"
+    assert dmtrack_main(["export", str(out / "checkpoints" / "step_0000003.pt"), str(exported)]) == 0
+    model, info = load_checkpoint(exported)
+    assert info.extra["step"] == 3 and info.extra["inference_only"]
+    torch.testing.assert_close(model.state_dict(), {k: v for k, v in resumed["model"].items()})
+    assert dmtrack_main(["export", str(config_path), str(tmp_path / "not_weights.pt")]) == 2
+
 
 def test_lr_schedule_warmup_step_and_cosine() -> None:
     config = TrainConfig(
