@@ -17,8 +17,9 @@ One frame, in order:
    never be glued onto the target's track.
 4. Stage 2: IoU assignment of what is left, for tracklets matched in the previous frame
    (again: the target tracklet only takes a target-like candidate).
-5. Leftover candidates start new tracklets; unmatched tracklets coast; stale ones are
-   deleted and the total is capped (the target tracklet is never the one dropped).
+5. Leftover candidates start new tracklets, except duplicates of the matched target (a
+   second box on the same object); unmatched tracklets coast; stale ones are deleted and
+   the total is capped (the target tracklet is never the one dropped).
 6. State machine: the target tracklet matched with enough presence is a hit, anything else
    a miss; TRACKING -> UNCERTAIN -> LOST by consecutive misses, UNCERTAIN -> TRACKING by
    consecutive confident hits. While UNCERTAIN or LOST, another tracklet takes the target
@@ -26,7 +27,8 @@ One frame, in order:
    memory; from LOST that is the only way back to TRACKING. A look-alike out-scoring the
    target therefore changes nothing: scores never move the identity, appearance does.
 7. Memory: written only while TRACKING with a confident, clearly similar target match;
-   look-alikes seen meanwhile become distractor anchors.
+   look-alikes seen meanwhile (less similar than the target, not overlapping it) become
+   distractor anchors.
 """
 
 from __future__ import annotations
@@ -37,7 +39,13 @@ import numpy as np
 
 from dmtrack_core.tracking.config import TrackerConfig
 from dmtrack_core.tracking.kalman import KalmanFilter, xyxy_to_measurement
-from dmtrack_core.tracking.matching import cosine_distance, fuse_motion, iou_distance, linear_assignment
+from dmtrack_core.tracking.matching import (
+    cosine_distance,
+    fuse_motion,
+    iou_distance,
+    iou_matrix,
+    linear_assignment,
+)
 from dmtrack_core.tracking.memory import AppearanceMemory
 from dmtrack_core.tracking.state import TargetStateMachine, TrackState
 from dmtrack_core.tracking.tracklet import Tracklet
@@ -217,7 +225,15 @@ class TargetAssociator:
             strong = target_like[index] and similarity[index] >= config.reacquire_similarity
             tracklet.reacquire_streak = tracklet.reacquire_streak + 1 if strong else 0
 
-        # 5. new tracklets, deletion, cap
+        # 5. new tracklets (not for a second box on the target just matched: a duplicate,
+        # which would otherwise become a "look-alike" with the target's own appearance),
+        # deletion, cap
+        target_index = matched_detection.get(self.target_track_id) if self.target_track_id else None
+        if target_index is not None and len(remaining):
+            overlap_with_target = iou_matrix(
+                detections.boxes_xyxy[target_index][None], detections.boxes_xyxy[remaining]
+            )[0]
+            remaining = remaining[overlap_with_target < config.duplicate_iou]
         for index in remaining:
             tracklet = self._new_tracklet(
                 detections.boxes_xyxy[index], detections.scores[index], detections.embeddings[index]
@@ -288,11 +304,15 @@ class TargetAssociator:
         if self.frame_index - self._last_anchor_write < config.memory_write_interval:
             return
         for tracklet in self.tracklets:
+            # a look-alike: established, similar to the target, yet clearly less similar than
+            # the target itself and elsewhere in the frame (never a part of the target)
             if (
                 tracklet.track_id != target.track_id
                 and tracklet.frames_since_update == 0
                 and tracklet.hits >= config.anchor_min_hits
                 and tracklet.similarity >= config.anchor_min_similarity
+                and tracklet.similarity <= target.similarity - config.anchor_margin
+                and iou_matrix(tracklet.box_xyxy[None], target.box_xyxy[None])[0, 0] < config.duplicate_iou
             ):
                 self.memory.write_anchor(tracklet.track_id, tracklet.last_embedding)
                 self._last_anchor_write = self.frame_index

@@ -37,6 +37,9 @@ class TrackerConfig:
     gating_threshold: float = 9.4877  # chi-square 95 % quantile, 4 dof: Kalman motion gate
     appearance_match_threshold: float = 0.4  # max fused cost for a stage-1 match
     iou_match_threshold: float = 0.5  # max IoU distance (1 - IoU) for a stage-2 match
+    # a leftover candidate overlapping the matched target this much is a second box on the
+    # target (NMS keeps parts and near-duplicates), not a new object
+    duplicate_iou: float = 0.3
 
     # --- Kalman filter (fractions of the box height) ---------------------------------------
     kalman_position_std: float = 1.0 / 20.0

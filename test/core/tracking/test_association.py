@@ -196,3 +196,22 @@ def test_update_before_initialize_raises() -> None:
     associator = TargetAssociator(TrackerConfig())
     with pytest.raises(RuntimeError):
         associator.update(FrameCandidates(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 8))))
+
+
+def test_a_second_box_on_the_target_is_neither_a_tracklet_nor_an_anchor() -> None:
+    """Detectors keep a part of the target next to the whole (NMS at IoU 0.5 lets a box
+    overlapping 0.4 through). That part looks like the target; were it a tracklet, it would be
+    written as a look-alike anchor and the target would stop looking target-like."""
+    bases = two_objects()
+    bases["target_part"] = bases["target"]  # the same object, seen through a smaller box
+    stream = Stream(bases)
+    for i in range(80):
+        whole = box_at(100 + 4 * i, 240)
+        part = whole.copy()
+        part[3] = whole[1] + 0.45 * (whole[3] - whole[1])  # the top 45 %: IoU 0.45 with the whole
+        stream.frames.append([Sighting("target", whole, 0.8), Sighting("target_part", part, 0.6)])
+    associator, results, owners = run_stream(stream, box_at(100 - 4, 240))
+    for frame, (result, owner) in enumerate(zip(results, owners, strict=True)):
+        assert result.state is TRACKING and target_owner(result, owner) == "target", f"frame {frame}"
+        assert result.distractors == [], f"frame {frame}: the part was reported as a distractor"
+    assert associator.memory is not None and associator.memory.anchor_entries == 0
