@@ -70,10 +70,22 @@ PARAMETER_SPECS: tuple[ParameterSpec, ...] = (
         "reid: follow the target's identity among look-alikes; global: the original DMTrack-GS argmax",
         choices=MODES,
     ),
-    # --- tracker thresholds (override the tracker config) ----------------------------------
-    ParameterSpec("score_threshold", 0.1, "lowest detector score of a candidate", (0.0, 1.0)),
-    ParameterSpec("presence_low", 0.3, "presence below this counts as a miss", (0.0, 1.0)),
-    ParameterSpec("presence_high", 0.5, "presence at or above this is a confident hit", (0.0, 1.0)),
+    # --- tracker thresholds (override the tracker config; negative = keep its value) -------
+    ParameterSpec(
+        "score_threshold",
+        -1.0,
+        "lowest detector score of a candidate; < 0: the tracker config's",
+        (-1.0, 1.0),
+    ),
+    ParameterSpec(
+        "presence_low", -1.0, "presence below this counts as a miss; < 0: the tracker config's", (-1.0, 1.0)
+    ),
+    ParameterSpec(
+        "presence_high",
+        -1.0,
+        "presence at or above this is a confident hit; < 0: the tracker config's",
+        (-1.0, 1.0),
+    ),
     ParameterSpec("click_box_size", 64.0, "side of the default box around a click (pixels)", (4.0, 4096.0)),
     # --- input ----------------------------------------------------------------------------
     ParameterSpec("use_compressed", False, "subscribe to image/compressed instead of image"),
@@ -126,9 +138,9 @@ class NodeParams:
     tracker_config: str = ""
     device: str = "auto"
     mode: str = "reid"
-    score_threshold: float = 0.1
-    presence_low: float = 0.3
-    presence_high: float = 0.5
+    score_threshold: float = -1.0  # negative: the tracker config's value
+    presence_low: float = -1.0
+    presence_high: float = -1.0
     click_box_size: float = 64.0
     use_compressed: bool = False
     qos_reliability: str = "best_effort"
@@ -152,7 +164,7 @@ class NodeParams:
             raise ParameterError(
                 f"qos_reliability must be one of {RELIABILITIES}, got {self.qos_reliability!r}"
             )
-        if self.presence_low > self.presence_high:
+        if 0 <= self.presence_high < self.presence_low:
             raise ParameterError(
                 f"presence_low ({self.presence_low}) must not exceed presence_high ({self.presence_high})"
             )
@@ -163,13 +175,12 @@ class NodeParams:
 
     def tracker_overrides(self) -> dict[str, Any]:
         """The TrackerConfig fields these parameters override."""
-        return {
-            "mode": self.mode,
-            "score_threshold": self.score_threshold,
-            "presence_low": self.presence_low,
-            "presence_high": self.presence_high,
-            "click_box_size": self.click_box_size,
-        }
+        overrides: dict[str, Any] = {"mode": self.mode, "click_box_size": self.click_box_size}
+        for name in ("score_threshold", "presence_low", "presence_high"):
+            value = getattr(self, name)
+            if value >= 0:
+                overrides[name] = value
+        return overrides
 
 
 def params_from_values(values: dict[str, Any]) -> NodeParams:

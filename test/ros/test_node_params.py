@@ -59,6 +59,21 @@ def test_node_params_validate_values():
             NodeParams(**bad)
 
 
+def test_thresholds_left_negative_keep_the_tracker_configs_values():
+    from dmtrack_core.tracking.config import load_tracker_config
+
+    shipped = load_tracker_config()
+    kept = load_tracker_config(**NodeParams().tracker_overrides())
+    assert (kept.score_threshold, kept.presence_low, kept.presence_high) == (
+        shipped.score_threshold,
+        shipped.presence_low,
+        shipped.presence_high,
+    )
+    changed = load_tracker_config(**NodeParams(presence_low=0.05, presence_high=0.07).tracker_overrides())
+    assert (changed.presence_low, changed.presence_high) == (0.05, 0.07)
+    assert changed.score_threshold == shipped.score_threshold
+
+
 def test_running_node_accepts_live_output_changes_and_refuses_the_rest(context_with_params):
     node = DmtrackNode(context=context_with_params)
     try:
