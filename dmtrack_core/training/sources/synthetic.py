@@ -8,15 +8,19 @@ frame of the same clip (real camera and scene motion). Each pair holds:
 - the target, which moves, changes scale/aspect and rotates slightly between the frames,
   is sometimes partly occluded, and sometimes absent from the search frame (left the view
   or fully hidden: zero box);
-- look-alikes: copies of the target's texture with a small colour, scale, crop or mirror
-  change. They get identities different from the target's, so the ReID head learns to
-  separate them, and they are background whenever the target is the query;
+- look-alikes: copies of the target's texture with a colour, scale, crop or mirror change;
+  most are hard negatives that differ only by a small hue turn and brightness change. They
+  get identities different from the target's, so the ReID head learns to separate them, and
+  they are background whenever the target is the query;
 - other objects cut from unrelated images.
 
 Objects come from a fixed bank of ``BANK_BASES`` textures x ``BANK_VARIANTS`` variants
 (variant 0 the texture itself, the others its look-alikes), drawn once from a constant
-seed. Identity = bank index, so the same object keeps its identity across pairs (the
-model's ReID loss classifies identities) and look-alikes are distinct identities.
+seed. Identity = bank index, so the same object keeps its identity across pairs and
+look-alikes are distinct identities (the ReID loss tells them apart).
+
+Lighting changes between the two frames are small and mostly shared by all objects; the
+ReID head must stay sensitive to the small per-object differences of the look-alikes.
 
 Held out, never read here: ``bikes.mp4`` (the demo clip), ``vtest.avi`` (evaluation), and
 the synthetic benchmark. The benchmark renders from integer seeds (``BENCH_SEEDS``,
@@ -69,6 +73,7 @@ CLIP_FRAME_STEP = 2  # keep every 2nd frame: half the memory, still real motion
 BANK_BASES = 1024
 BANK_VARIANTS = 4  # a texture and three look-alikes of it: identities 0 .. 4095
 BANK_SEED = 0xB4A7  # fixed: identities mean the same object in every run
+SUBTLE_VARIANT_PROBABILITY = 0.6  # look-alikes differing only by a small hue / brightness change
 
 
 def _fit(image: np.ndarray, max_side: int) -> np.ndarray:
@@ -99,6 +104,7 @@ class ObjectSpec:
     mask_kind: int  # 0 rectangle, 1 ellipse, 2 rounded rectangle
     corner_fraction: float
     variant_gains: tuple[tuple[float, float, float], ...]
+    variant_hues: tuple[float, ...]  # hue rotation, OpenCV units (0..180)
     variant_flips: tuple[bool, ...]
     variant_shifts: tuple[tuple[float, float], ...]  # window shift, fractions of the window
 
@@ -108,13 +114,22 @@ def build_object_bank(bases: int = BANK_BASES, variants: int = BANK_VARIANTS) ->
     rng = np.random.default_rng([TRAIN_STREAM_TAG, BANK_SEED])
     bank = []
     for _ in range(bases):
-        gains, flips, shifts = [(1.0, 1.0, 1.0)], [False], [(0.0, 0.0)]
+        gains, hues, flips, shifts = [(1.0, 1.0, 1.0)], [0.0], [False], [(0.0, 0.0)]
         for _ in range(variants - 1):
-            gain = rng.uniform(0.75, 1.25, size=3)
-            gain[int(rng.integers(3))] *= rng.choice([0.85, 1.15])  # at least one clear colour change
-            gains.append(tuple(float(g) for g in gain))
+            if rng.random() < SUBTLE_VARIANT_PROBABILITY:
+                # hard negatives: the same window, a small hue turn and brightness change
+                # (what a same-model object under the same light looks like)
+                sign = rng.choice([-1.0, 1.0])
+                gains.append((1.0 + sign * float(rng.uniform(0.05, 0.15)),) * 3)
+                hues.append(float(rng.choice([-1.0, 1.0]) * rng.uniform(3.0, 12.0)))
+                shifts.append((float(rng.uniform(-0.05, 0.05)), float(rng.uniform(-0.05, 0.05))))
+            else:
+                gain = rng.uniform(0.75, 1.25, size=3)
+                gain[int(rng.integers(3))] *= rng.choice([0.85, 1.15])  # at least one clear colour change
+                gains.append(tuple(float(g) for g in gain))
+                hues.append(0.0)
+                shifts.append((float(rng.uniform(-0.2, 0.2)), float(rng.uniform(-0.2, 0.2))))
             flips.append(bool(rng.random() < 0.5))
-            shifts.append((float(rng.uniform(-0.2, 0.2)), float(rng.uniform(-0.2, 0.2))))
         bank.append(
             ObjectSpec(
                 source=0 if rng.random() < 0.5 else 1 + int(rng.integers(len(CLIP_NAMES))),
@@ -125,6 +140,7 @@ def build_object_bank(bases: int = BANK_BASES, variants: int = BANK_VARIANTS) ->
                 mask_kind=int(rng.choice(3, p=[0.45, 0.3, 0.25])),
                 corner_fraction=float(rng.uniform(0.15, 0.35)),
                 variant_gains=tuple(gains),
+                variant_hues=tuple(hues),
                 variant_flips=tuple(flips),
                 variant_shifts=tuple(shifts),
             )
@@ -147,6 +163,8 @@ class SyntheticParams:
     absent_probability: float = 0.08
     min_visible: float = 0.3  # less visible than this counts as absent
     clip_background_probability: float = 0.5
+    frame_light_change: float = 0.1  # brightness / contrast / saturation jitter of each frame
+    object_light_change: float = 0.03  # extra brightness change of each object between frames
 
 
 @dataclass
@@ -260,6 +278,12 @@ class SyntheticPairSource:
         patch = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         gains = spec.variant_gains[variant]
         patch = np.clip(patch.astype(np.float32) * gains, 0, 255).astype(np.uint8)
+        if spec.variant_hues[variant]:
+            hsv = cv2.cvtColor(patch, cv2.COLOR_RGB2HSV)
+            hsv[..., 0] = np.mod(hsv[..., 0].astype(np.float32) + spec.variant_hues[variant], 180).astype(
+                np.uint8
+            )
+            patch = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
         mask = self._mask(spec.mask_kind, spec.corner_fraction, w, h)
         if spec.variant_flips[variant]:
             patch, mask = patch[:, ::-1], mask[:, ::-1]
@@ -285,6 +309,7 @@ class SyntheticPairSource:
 
     def _transform(self, rng: np.random.Generator, obj: _Object, scale_std: float) -> _Object:
         """The object as seen in the search frame: new scale, aspect, slight rotation, lighting."""
+        p = self.params
         h, w = obj.mask.shape
         scale = math.exp(rng.normal(0, scale_std))
         aspect = math.exp(rng.normal(0, scale_std / 3))
@@ -305,7 +330,7 @@ class SyntheticPairSource:
             return obj
         patch = patch[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
         mask = mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-        gain = rng.uniform(0.85, 1.15)
+        gain = rng.uniform(1 - p.object_light_change, 1 + p.object_light_change)
         patch = np.clip(patch.astype(np.float32) * gain, 0, 255).astype(np.uint8)
         return _Object(np.ascontiguousarray(patch), np.ascontiguousarray(mask))
 
@@ -423,7 +448,11 @@ class SyntheticPairSource:
         search, search_boxes = self._render(
             search_bg, search_objects, search_positions, search_order, occluders
         )
-        template = photometric(template, rng)
-        search = photometric(search, rng)
+        # the same scene a moment later: lighting changes little, and it changes for all
+        # objects alike (a large per-frame jitter would teach the ReID head to ignore the
+        # very brightness and colour differences that tell look-alikes apart)
+        jitter = p.frame_light_change
+        template = photometric(template, rng, brightness=jitter, contrast=jitter, saturation=jitter)
+        search = photometric(search, rng, brightness=jitter, contrast=jitter, saturation=jitter)
         ids = self.identity_offset + np.asarray(identities, dtype=np.int64)
         return TrainPair(template, search, template_boxes, search_boxes, ids, source=self.name)
