@@ -15,6 +15,7 @@ import sys
 COMMAND_MODULES = {
     "dmtrack_core.model.cli": ("info", "export"),
     "dmtrack_core.evaluation.cli": ("synth", "eval", "bench"),
+    "dmtrack_core.evaluation.calibrate": ("calibrate",),
     "dmtrack_core.training.cli": ("train",),
 }
 

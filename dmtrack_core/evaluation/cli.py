@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 
-def _parse_seeds(text: str) -> list[int]:
+def parse_seeds(text: str) -> list[int]:
     """``5`` or ``0:20`` (end exclusive) or ``1,4,9``."""
     if ":" in text:
         start, stop = (int(v) for v in text.split(":", 1))
@@ -18,7 +18,7 @@ def _parse_seeds(text: str) -> list[int]:
 def _run_synth(args: argparse.Namespace) -> int:
     from dmtrack_core.evaluation.synth import BENCH_CONFIG, BENCH_SEEDS, generate_suite
 
-    seeds = list(BENCH_SEEDS) if args.bench_suite else _parse_seeds(args.seeds)
+    seeds = list(BENCH_SEEDS) if args.bench_suite else parse_seeds(args.seeds)
     config = BENCH_CONFIG
     if args.min_frames is not None or args.max_frames is not None:
         config = replace(

@@ -91,6 +91,8 @@ class TrackerConfig:
             raise ValueError("identity_min_similarity must be < 1")
         if self.click_box_size <= 0:
             raise ValueError("click_box_size must be > 0")
+        if self.presence_low > self.presence_high:
+            raise ValueError("presence_low must not exceed presence_high")
 
 
 def load_tracker_config(path: str | Path | None = None, **overrides: object) -> TrackerConfig:

@@ -165,6 +165,22 @@ class Tracker:
         self._last_box = result.box.copy()
         return result
 
+    def candidates(self, image: np.ndarray) -> FrameCandidates:
+        """The network's candidates for the current target in ``image`` (boxes x1, y1, x2, y2
+        in image pixels, scores, ReID embeddings), best first, before any association. Does
+        not change the tracker: for visualising what the detector sees, and for replaying
+        the association offline (``dmtrack calibrate``)."""
+        _check_image(image)
+        if not self.initialized:
+            raise NotInitializedError("candidates() called before initialize()")
+        output = self._run_network(image, self._template)
+        return FrameCandidates(output.boxes_xyxy, output.scores, output.embeddings)
+
+    @property
+    def template_embedding(self) -> np.ndarray | None:
+        """The target's ReID embedding from the initial box (None before ``initialize``)."""
+        return None if self._template_embedding is None else self._template_embedding.copy()
+
     def box_from_point(self, image: np.ndarray, x: float, y: float) -> np.ndarray:
         """A box (x, y, w, h) around the object under a click: the network is run with a
         template from a default-size box centred on the click, and the best candidate that

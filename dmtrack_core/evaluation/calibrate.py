@@ -1,0 +1,186 @@
+"""``dmtrack calibrate``: fit the tracker's association settings to a set of weights.
+
+The identity thresholds of ``reid`` mode (how similar a candidate must be to the target's
+memory, when a look-alike is "known", how sure a match must be) depend on how the ReID
+embeddings and scores of particular weights are spread, so new weights need new values.
+
+The network's candidates for a frame depend only on the frame and the initial template, not
+on the association's state. So each sequence goes through the network once
+(``cache_candidates``) and every setting tried afterwards replays the association alone,
+about a millisecond per frame (``replay``). ``coordinate_descent`` then changes one setting
+at a time, keeping a change when the mean success AUC over the sequences rises.
+
+Calibrate on sequences you will not report on: the synthetic benchmark's seeds
+(``BENCH_SEEDS``) are refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dmtrack_core.config import save_yaml
+from dmtrack_core.evaluation.metrics import average_scores, score_sequence
+from dmtrack_core.tracking.association import FrameCandidates, TargetAssociator
+from dmtrack_core.tracking.config import TrackerConfig, load_tracker_config
+
+# What is searched by default: the settings that depend on the weights' score and embedding
+# spread. Geometry (Kalman noise, gating) is searched too: it depends on how well boxes fit.
+DEFAULT_SPACE: dict[str, tuple[float, ...]] = {
+    "candidate_score": (0.1, 0.15, 0.2, 0.25, 0.3),
+    "identity_min_similarity": (0.3, 0.4, 0.5, 0.6, 0.7),
+    "anchor_margin": (-0.05, 0.0, 0.02, 0.05),
+    "reacquire_similarity": (0.75, 0.8, 0.85, 0.9),
+    "reacquire_frames": (1, 2, 3),
+    "presence_low": (0.1, 0.15, 0.2, 0.3),
+    "presence_high": (0.2, 0.3, 0.4, 0.5),
+    "appearance_match_threshold": (0.3, 0.4, 0.5, 0.6),
+    "iou_match_threshold": (0.5, 0.6, 0.7, 0.8),
+    "kalman_position_std": (0.05, 0.1),
+    "kalman_velocity_std": (0.00625, 0.0125, 0.025),
+    "memory_write_presence": (0.3, 0.45, 0.6),
+    "memory_write_similarity": (0.6, 0.7, 0.8),
+}
+
+
+@dataclass
+class CachedSequence:
+    """One sequence's ground truth and the network's candidates for frames 1..N-1."""
+
+    name: str
+    ground_truth: np.ndarray  # (N, 4) x, y, w, h
+    absent: np.ndarray  # (N,) bool
+    image_wh: tuple[float, float]
+    template_embedding: np.ndarray
+    frames: list[FrameCandidates]
+
+
+def cache_candidates(
+    tracker, name: str, frames: Sequence[np.ndarray], ground_truth: np.ndarray, absent: np.ndarray
+) -> CachedSequence:
+    """Initialise ``tracker`` on frame 0's true box and keep every later frame's candidates."""
+    tracker.initialize(frames[0], ground_truth[0])
+    height, width = frames[0].shape[:2]
+    return CachedSequence(
+        name=name,
+        ground_truth=np.asarray(ground_truth, dtype=np.float64),
+        absent=np.asarray(absent, dtype=bool),
+        image_wh=(float(width), float(height)),
+        template_embedding=tracker.template_embedding,
+        frames=[tracker.candidates(frame) for frame in frames[1:]],
+    )
+
+
+def replay(sequence: CachedSequence, config: TrackerConfig) -> np.ndarray:
+    """(N, 4) x, y, w, h boxes that ``reid`` mode reports with ``config``."""
+    associator = TargetAssociator(config)
+    x, y, w, h = sequence.ground_truth[0]
+    associator.initialize(np.array([x, y, x + w, y + h]), sequence.template_embedding)
+    boxes = [sequence.ground_truth[0].copy()]
+    for candidates in sequence.frames:
+        # the same filter the tracker's network call applies (the best candidate always stays)
+        keep = candidates.scores >= config.score_threshold
+        keep[:1] = True
+        result = associator.update(candidates.subset(np.flatnonzero(keep)), image_wh=sequence.image_wh)
+        x1, y1, x2, y2 = result.box_xyxy
+        boxes.append(np.array([x1, y1, x2 - x1, y2 - y1]))
+    return np.array(boxes)
+
+
+def mean_auc(sequences: Sequence[CachedSequence], config: TrackerConfig) -> float:
+    scores = [score_sequence(replay(s, config), s.ground_truth, s.absent) for s in sequences]
+    return average_scores(scores).auc
+
+
+def coordinate_descent(
+    sequences: Sequence[CachedSequence],
+    base: TrackerConfig,
+    space: Mapping[str, Sequence[float]] = DEFAULT_SPACE,
+    rounds: int = 2,
+    report: Callable[[str], None] = print,
+) -> tuple[TrackerConfig, float]:
+    """Try each value of each setting in turn, keep what raises the mean AUC; ``rounds`` passes.
+    Settings that make an invalid config (e.g. presence_low > presence_high) are skipped."""
+    best, best_auc = base, mean_auc(sequences, base)
+    report(f"start: AUC {best_auc:.4f}")
+    for round_index in range(rounds):
+        changed = False
+        for name, values in space.items():
+            for value in values:
+                if getattr(best, name) == value:
+                    continue
+                try:
+                    candidate = dataclasses.replace(best, **{name: type(getattr(best, name))(value)})
+                except (ValueError, TypeError):
+                    continue
+                auc = mean_auc(sequences, candidate)
+                if auc > best_auc + 1e-4:
+                    best, best_auc, changed = candidate, auc, True
+            report(f"round {round_index + 1}: {name} = {getattr(best, name)}  AUC {best_auc:.4f}")
+        if not changed:
+            break
+    return best, best_auc
+
+
+# ------------------------------------------------------------------------------------------
+# command line
+# ------------------------------------------------------------------------------------------
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "calibrate", help="fit the tracker's reid-mode thresholds to some weights, on synthetic sequences"
+    )
+    parser.add_argument("--weights", default=None, help="model weights (default: the shipped lite weights)")
+    parser.add_argument("--model", default="dmtrack_lite")
+    parser.add_argument("--seeds", default="20000:20008", help="synthetic seeds to fit on (not BENCH_SEEDS)")
+    parser.add_argument("--check-seeds", default="", help="other seeds to report the result on")
+    parser.add_argument("--base", default=None, help="tracker YAML to start from (default: the shipped one)")
+    parser.add_argument("--out", type=Path, default=Path("tracker_calibrated.yaml"))
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.set_defaults(run=run_from_args)
+
+
+def _cache_seeds(tracker, seeds: list[int]) -> list[CachedSequence]:
+    from dmtrack_core.evaluation.synth import BENCH_CONFIG, generate_sequence
+
+    cached = []
+    for seed in seeds:
+        sequence = generate_sequence(seed, BENCH_CONFIG)
+        cached.append(
+            cache_candidates(tracker, sequence.name, sequence.frames, sequence.ground_truth, sequence.absent)
+        )
+        print(f"cached seed {seed}: {len(sequence)} frames", flush=True)
+    return cached
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    from dmtrack_core.evaluation.cli import parse_seeds
+    from dmtrack_core.evaluation.synth import BENCH_SEEDS
+    from dmtrack_core.tracking.tracker import build_tracker
+
+    seeds = parse_seeds(args.seeds)
+    check_seeds = parse_seeds(args.check_seeds) if args.check_seeds else []
+    held_out = sorted(set(seeds + check_seeds) & set(BENCH_SEEDS))
+    if held_out:
+        print(f"error: seeds {held_out} belong to the benchmark suite; calibrate on other seeds")
+        return 2
+    base = load_tracker_config(args.base)
+    tracker = build_tracker(mode="reid", device=args.device, weights=args.weights, model=args.model)
+    fit = _cache_seeds(tracker, seeds)
+    best, auc = coordinate_descent(fit, base, rounds=args.rounds)
+    save_yaml(best, args.out)
+    print(f"wrote {args.out}: AUC {auc:.4f} on seeds {args.seeds} (start {mean_auc(fit, base):.4f})")
+    if check_seeds:
+        check = _cache_seeds(tracker, check_seeds)
+        print(
+            f"check seeds {args.check_seeds}: "
+            f"AUC {mean_auc(check, best):.4f} (start {mean_auc(check, base):.4f})"
+        )
+    return 0
