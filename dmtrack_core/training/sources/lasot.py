@@ -4,24 +4,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from dmtrack_core.evaluation.datasets import read_lasot
-from dmtrack_core.training.sources.video import VideoPairSource, VideoSequence, read_name_list
+from dmtrack_core.training.sources.video import DatasetPairSource
 
 
-class LasotSource(VideoPairSource):
-    """Training pairs from LaSOT (template/search at most ``max_frame_gap`` frames apart);
-    ``sequences_file`` lists the sequences to use (e.g. the official train split)."""
+class LasotSource(DatasetPairSource):
+    """Training pairs from LaSOT (template/search at most ``max_frame_gap`` frames apart)."""
 
     name = "lasot"
-
-    def __init__(
-        self,
-        root: str | Path,
-        max_frame_gap: int = 300,
-        identity_offset: int = 0,
-        sequences_file: str | Path | None = None,
-    ) -> None:
-        sequences = read_lasot(root, read_name_list(sequences_file))
-        super().__init__([VideoSequence.from_dataset(s) for s in sequences], max_frame_gap, identity_offset)
+    reader = staticmethod(read_lasot)

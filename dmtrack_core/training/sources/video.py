@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,3 +104,21 @@ class VideoPairSource:
         # mild: the two frames already differ by real motion
         image, boxes = random_affine(image, boxes, rng, scale_range=(0.85, 1.18), max_shift=0.08)
         return photometric(image, rng, brightness=0.15, contrast=0.15, saturation=0.15), boxes
+
+
+class DatasetPairSource(VideoPairSource):
+    """Pairs from a dataset folder that an evaluation reader understands (``reader(root,
+    names)`` -> sequences); subclasses name the reader. ``sequences_file`` lists the sequences
+    to use (e.g. an official train split), one name per line."""
+
+    reader: Callable[[str | Path, list[str] | None], list[Sequence]]
+
+    def __init__(
+        self,
+        root: str | Path,
+        max_frame_gap: int = 300,
+        identity_offset: int = 0,
+        sequences_file: str | Path | None = None,
+    ) -> None:
+        sequences = type(self).reader(root, read_name_list(sequences_file))
+        super().__init__([VideoSequence.from_dataset(s) for s in sequences], max_frame_gap, identity_offset)
