@@ -167,6 +167,7 @@ class TargetAssociator:
         target_like = (similarity >= config.identity_min_similarity) & (
             similarity >= anchor_similarity + config.anchor_margin
         )
+        strong_match = target_like & (similarity >= config.reacquire_similarity)
         measurements = xyxy_to_measurement(detections.boxes_xyxy).reshape(-1, 4)
 
         # 3. stage 1: appearance fused with the motion gate, over all tracklets
@@ -176,10 +177,15 @@ class TargetAssociator:
             np.array([t.embedding for t in track_rows]).reshape(-1, self.memory.dim),
             detections.embeddings.reshape(-1, self.memory.dim),
         )
+        lost = self.state is TrackState.LOST
         for row, tracklet in enumerate(track_rows):
             if tracklet.track_id == self.target_track_id:
                 cost[row] = np.clip(1.0 - similarity, 0.0, 2.0)
                 cost[row, ~target_like] = np.inf
+                if lost:
+                    # its motion model has coasted too long to vouch for anything: from LOST
+                    # only a candidate as similar as a re-acquisition needs may continue it
+                    cost[row, ~strong_match] = np.inf
         cost = fuse_motion(
             self.kalman,
             cost,
@@ -203,6 +209,8 @@ class TargetAssociator:
         for row, tracklet in enumerate(recent):
             if tracklet.track_id == self.target_track_id:
                 overlap[row, ~target_like[remaining]] = np.inf
+                if lost:
+                    overlap[row, ~strong_match[remaining]] = np.inf
         matches, _, unmatched_columns = linear_assignment(overlap, config.iou_match_threshold)
         for row, column in matches:
             matched_detection[recent[row].track_id] = int(remaining[column])

@@ -27,7 +27,7 @@ class TrackerConfig:
     max_candidates: int = 20
 
     # --- tracklets ------------------------------------------------------------------------
-    candidate_score: float = 0.25  # candidates below this neither create nor update tracklets
+    candidate_score: float = 0.2  # candidates below this neither create nor update tracklets
     max_tracklets: int = 16  # hard cap; the least relevant non-target tracklets go first
     max_unmatched_frames: int = 30  # a tracklet unseen this long is deleted
     embedding_momentum: float = 0.9  # tracklet embedding EMA (FairMOT)
@@ -35,38 +35,38 @@ class TrackerConfig:
     # --- matching -------------------------------------------------------------------------
     appearance_weight: float = 0.98  # fused cost = w * cosine distance + (1 - w) * motion distance
     gating_threshold: float = 9.4877  # chi-square 95 % quantile, 4 dof: Kalman motion gate
-    appearance_match_threshold: float = 0.4  # max fused cost for a stage-1 match
-    iou_match_threshold: float = 0.5  # max IoU distance (1 - IoU) for a stage-2 match
+    appearance_match_threshold: float = 0.6  # max fused cost for a stage-1 match
+    iou_match_threshold: float = 0.8  # max IoU distance (1 - IoU) for a stage-2 match
     # a leftover candidate overlapping the matched target this much is a second box on the
     # target (NMS keeps parts and near-duplicates), not a new object
     duplicate_iou: float = 0.3
 
     # --- Kalman filter (fractions of the box height) ---------------------------------------
     kalman_position_std: float = 1.0 / 20.0
-    kalman_velocity_std: float = 1.0 / 160.0
+    kalman_velocity_std: float = 0.025
 
     # --- target identity ------------------------------------------------------------------
     # below this similarity to the appearance memory a candidate is not the target at all
     # (and its identity confidence, which scales presence, is zero)
-    identity_min_similarity: float = 0.7
+    identity_min_similarity: float = 0.3
     # a candidate must be this similar to the memory (for reacquire_frames frames) to
     # become the target after the target was lost
     reacquire_similarity: float = 0.9
     reacquire_frames: int = 2
     # a candidate must be more similar to the target memory than to any distractor anchor
     # by this margin to count as the target
-    anchor_margin: float = 0.02
+    anchor_margin: float = 0.0
 
     # --- state machine (presence = score * identity confidence) -----------------------------
     presence_low: float = 0.3  # below: a miss
-    presence_high: float = 0.5  # at or above: a confident hit (ends UNCERTAIN)
+    presence_high: float = 0.3  # at or above: a confident hit (ends UNCERTAIN)
     misses_to_uncertain: int = 2  # consecutive misses TRACKING -> UNCERTAIN
     misses_to_lost: int = 10  # consecutive misses (from the first) -> LOST
     hits_to_confirm: int = 3  # consecutive confident hits UNCERTAIN -> TRACKING
 
     # --- appearance memory ----------------------------------------------------------------
     memory_size: int = 8  # ring of confident target embeddings (the template is kept apart)
-    memory_write_presence: float = 0.6
+    memory_write_presence: float = 0.3
     memory_write_similarity: float = 0.8
     memory_write_interval: int = 5  # frames between writes, so the ring spans time
     distractor_anchors: int = 4  # embeddings of look-alikes seen while the target was sure

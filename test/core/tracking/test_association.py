@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tracking_streams import Sighting, Stream, box_at, make_bases, run_stream, target_owner
+from tracking_streams import Sighting, Stream, box_at, make_bases, run_stream, scripted_config, target_owner
 
 from dmtrack_core.tracking.association import FrameCandidates, TargetAssociator
-from dmtrack_core.tracking.config import TrackerConfig
 from dmtrack_core.tracking.matching import iou_matrix
 from dmtrack_core.tracking.state import TrackState
 
@@ -60,7 +59,7 @@ def test_target_hidden_behind_lookalike_while_crossing() -> None:
         if i not in hidden:
             sightings.append(Sighting("target", box_at(100 + 8 * i, 240), 0.8))
         stream.frames.append(sightings)
-    config = TrackerConfig()
+    config = scripted_config()
     _, results, owners = run_stream(stream, box_at(100 - 8, 240), config)
     for frame, (result, owner) in enumerate(zip(results, owners, strict=True)):
         assert target_owner(result, owner) in ("target", None), f"frame {frame}"
@@ -82,7 +81,7 @@ def test_target_occluded_for_20_frames_while_lookalike_stays_visible() -> None:
         if i not in occluded:
             sightings.append(Sighting("target", box_at(200 + i, 240), 0.8))
         stream.frames.append(sightings)
-    config = TrackerConfig()
+    config = scripted_config()
     _, results, owners = run_stream(stream, box_at(199, 240), config)
     distractor_box = box_at(330, 240)
     for frame, (result, owner) in enumerate(zip(results, owners, strict=True)):
@@ -116,7 +115,7 @@ def test_target_leaves_view_and_reenters_elsewhere() -> None:
         elif i >= reenters:  # comes back on the far left, moving the other way
             sightings.append(Sighting("target", box_at(60 + 4 * (i - reenters), 380), 0.75))
         stream.frames.append(sightings)
-    config = TrackerConfig(misses_to_lost=8)
+    config = scripted_config(misses_to_lost=8)
     associator, results, owners = run_stream(stream, box_at(390, 300), config)
     for frame, (result, owner) in enumerate(zip(results, owners, strict=True)):
         assert target_owner(result, owner) != "distractor", f"frame {frame}"
@@ -173,7 +172,7 @@ def test_lookalike_alone_after_loss_is_never_reacquired() -> None:
 def test_memory_is_not_written_unless_tracking() -> None:
     rng = np.random.default_rng(0)
     bases = two_objects()
-    associator = TargetAssociator(TrackerConfig(memory_write_interval=1))
+    associator = TargetAssociator(scripted_config(memory_write_interval=1))
     associator.initialize(box_at(100, 100), bases["target"])
     target = FrameCandidates(box_at(100, 100)[None], [0.9], bases["target"][None])
     for _ in range(3):
@@ -193,7 +192,7 @@ def test_memory_is_not_written_unless_tracking() -> None:
 
 
 def test_update_before_initialize_raises() -> None:
-    associator = TargetAssociator(TrackerConfig())
+    associator = TargetAssociator(scripted_config())
     with pytest.raises(RuntimeError):
         associator.update(FrameCandidates(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 8))))
 

@@ -19,6 +19,23 @@ LOOKALIKE_COSINE = 0.82
 NOISE = 0.04  # per-dimension; 1 / sqrt(1 + 32 * 0.04**2) ~ 0.975 cosine to the base
 
 
+def scripted_config(**overrides: object) -> TrackerConfig:
+    """Thresholds for this module's embedding world (look-alikes at 0.82 cosine, own views at
+    about 0.97), as `dmtrack calibrate` would fit them: identity thresholds depend on how
+    embeddings spread, and the shipped defaults are fitted to the shipped network's."""
+    values: dict[str, object] = dict(
+        identity_min_similarity=0.7,
+        anchor_margin=0.02,
+        presence_high=0.5,
+        memory_write_presence=0.6,
+        candidate_score=0.25,
+        appearance_match_threshold=0.4,
+        iou_match_threshold=0.5,
+    )
+    values.update(overrides)
+    return TrackerConfig(**values)
+
+
 def unit(vector: np.ndarray) -> np.ndarray:
     return vector / np.linalg.norm(vector)
 
@@ -70,7 +87,7 @@ def run_stream(
     """Run the associator; also return, per frame, which object each matched tracklet saw
     (by box equality), so tests can say which physical object carries the target id."""
     rng = np.random.default_rng(seed)
-    associator = TargetAssociator(config or TrackerConfig())
+    associator = TargetAssociator(config or scripted_config())
     associator.initialize(init_box, stream.bases["target"])
     results, owners = [], []
     for sightings in stream.frames:
