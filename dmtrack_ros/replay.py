@@ -155,7 +155,7 @@ def run_replay(options: ReplayOptions, env: dict[str, str] | None = None, log=No
                 tracker,
                 f"fewer than {options.wait_for_subscribers} other subscriber(s) of {recorder.topics.target}",
             )
-            time.sleep(0.5)  # they are in the graph; give the node's publisher time to match them
+            time.sleep(1.5)  # they are in the graph; give the node's publisher time to match them
 
         failure: list[BaseException] = []
 
