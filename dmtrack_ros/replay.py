@@ -157,6 +157,7 @@ def run_replay(options: ReplayOptions, env: dict[str, str] | None = None, log=No
             )
             time.sleep(1.5)  # they are in the graph; give the node's publisher time to match them
 
+        log("[replay] tracker node is up; streaming")
         failure: list[BaseException] = []
 
         def play() -> None:

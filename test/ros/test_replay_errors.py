@@ -151,7 +151,7 @@ def test_node_that_fails_at_start_is_reported_and_gone(tmp_path, ros_env):
 
 
 def test_interrupt_mid_run_leaves_no_process(tmp_path, ros_env):
-    video = write_video(tmp_path / "clip.mp4", frames=40)
+    video = write_video(tmp_path / "clip.mp4", frames=120)  # ~10 s at rate 0.5: surely mid-run
     process = subprocess.Popen(
         CLI
         + [
@@ -178,6 +178,9 @@ def test_interrupt_mid_run_leaves_no_process(tmp_path, ros_env):
             assert line, "replay ended before starting the node"
             pid = node_pid(line)
         assert pid is not None
+        while "streaming" not in line and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            assert line, "replay ended before streaming"
         time.sleep(1.0)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=30)
