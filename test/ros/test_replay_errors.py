@@ -169,6 +169,9 @@ def test_interrupt_mid_run_leaves_no_process(tmp_path, ros_env):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a child inherits an *ignored* SIGINT (some earlier in-process ROS test may leave it
+        # so); the replay must get it as a user's Ctrl-C would
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         pid = None
