@@ -28,6 +28,7 @@ from dmtrack_core.config import save_yaml
 from dmtrack_core.evaluation.metrics import average_scores, score_sequence
 from dmtrack_core.tracking.association import FrameCandidates, TargetAssociator
 from dmtrack_core.tracking.config import TrackerConfig, load_tracker_config
+from dmtrack_core.tracking.tracker import xywh_to_xyxy, xyxy_to_xywh
 
 # What is searched by default: the settings that depend on the weights' score and embedding
 # spread. Geometry (Kalman noise, gating) is searched too: it depends on how well boxes fit.
@@ -79,16 +80,14 @@ def cache_candidates(
 def replay(sequence: CachedSequence, config: TrackerConfig) -> np.ndarray:
     """(N, 4) x, y, w, h boxes that ``reid`` mode reports with ``config``."""
     associator = TargetAssociator(config)
-    x, y, w, h = sequence.ground_truth[0]
-    associator.initialize(np.array([x, y, x + w, y + h]), sequence.template_embedding)
+    associator.initialize(xywh_to_xyxy(sequence.ground_truth[0]), sequence.template_embedding)
     boxes = [sequence.ground_truth[0].copy()]
     for candidates in sequence.frames:
         # the same filter the tracker's network call applies (the best candidate always stays)
         keep = candidates.scores >= config.score_threshold
         keep[:1] = True
         result = associator.update(candidates.subset(np.flatnonzero(keep)), image_wh=sequence.image_wh)
-        x1, y1, x2, y2 = result.box_xyxy
-        boxes.append(np.array([x1, y1, x2 - x1, y2 - y1]))
+        boxes.append(xyxy_to_xywh(result.box_xyxy))
     return np.array(boxes)
 
 

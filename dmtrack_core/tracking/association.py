@@ -167,6 +167,7 @@ class TargetAssociator:
         target_like = (similarity >= config.identity_min_similarity) & (
             similarity >= anchor_similarity + config.anchor_margin
         )
+        # as similar as a re-acquisition needs (counted into each tracklet's streak below)
         strong_match = target_like & (similarity >= config.reacquire_similarity)
         measurements = xyxy_to_measurement(detections.boxes_xyxy).reshape(-1, 4)
 
@@ -230,8 +231,7 @@ class TargetAssociator:
                 similarity[index],
                 config.embedding_momentum,
             )
-            strong = target_like[index] and similarity[index] >= config.reacquire_similarity
-            tracklet.reacquire_streak = tracklet.reacquire_streak + 1 if strong else 0
+            tracklet.reacquire_streak = tracklet.reacquire_streak + 1 if strong_match[index] else 0
 
         # 5. new tracklets (not for a second box on the target just matched: a duplicate,
         # which would otherwise become a "look-alike" with the target's own appearance),
@@ -247,8 +247,7 @@ class TargetAssociator:
                 detections.boxes_xyxy[index], detections.scores[index], detections.embeddings[index]
             )
             tracklet.similarity = float(similarity[index])
-            strong = target_like[index] and similarity[index] >= config.reacquire_similarity
-            tracklet.reacquire_streak = 1 if strong else 0
+            tracklet.reacquire_streak = 1 if strong_match[index] else 0
         self._prune()
 
         # 6. target state

@@ -125,7 +125,7 @@ class Tracker:
         associator = None
         if self.config.mode == "reid":
             associator = TargetAssociator(self.config)
-            associator.initialize(_xywh_to_xyxy(box), embedding)
+            associator.initialize(xywh_to_xyxy(box), embedding)
         states = self._new_state_machine()
         states.start()
         # everything that can fail has run: commit the new target at once
@@ -209,7 +209,7 @@ class Tracker:
                 and box[2] - box[0] >= 1
                 and box[3] - box[1] >= 1
             ):
-                return _xyxy_to_xywh(box)
+                return xyxy_to_xywh(box)
         return default
 
     # ----------------------------------------------------------------- internals
@@ -249,7 +249,7 @@ class Tracker:
             centerness = candidates.centerness.float().cpu().numpy().astype(np.float64)
             embeddings = candidates.embeddings.float().cpu().numpy().astype(np.float64)
             network_ms = _ms_since(network_start)
-        boxes_xyxy = _xywh_to_xyxy(placement.boxes_to_image(boxes))
+        boxes_xyxy = xywh_to_xyxy(placement.boxes_to_image(boxes))
         return _NetworkOutput(boxes_xyxy, scores, centerness, embeddings, preprocess_ms, network_ms)
 
     def _associate_reid(self, output: _NetworkOutput, image_hw: tuple[int, int]) -> TrackResult:
@@ -257,11 +257,11 @@ class Tracker:
         candidates = FrameCandidates(output.boxes_xyxy, output.scores, output.embeddings)
         result = self._associator.update(candidates, image_wh=(float(image_hw[1]), float(image_hw[0])))
         distractors = [
-            Distractor(d.track_id, _xyxy_to_xywh(d.box_xyxy), d.score, d.similarity)
+            Distractor(d.track_id, xyxy_to_xywh(d.box_xyxy), d.score, d.similarity)
             for d in result.distractors
         ]
         return TrackResult(
-            box=_xyxy_to_xywh(result.box_xyxy),
+            box=xyxy_to_xywh(result.box_xyxy),
             score=result.score,
             presence=float(np.clip(result.presence, 0.0, 1.0)),
             state=result.state,
@@ -285,11 +285,11 @@ class Tracker:
         assert self._template_embedding is not None
         similarity = cosine_similarity(output.embeddings, self._template_embedding[None])[:, 0]
         distractors = [
-            Distractor(-1, _xyxy_to_xywh(output.boxes_xyxy[i]), float(output.scores[i]), float(similarity[i]))
+            Distractor(-1, xyxy_to_xywh(output.boxes_xyxy[i]), float(output.scores[i]), float(similarity[i]))
             for i in range(len(output.scores))
             if i != best and output.scores[i] >= self.config.candidate_score
         ]
-        box = _xyxy_to_xywh(output.boxes_xyxy[best])
+        box = xyxy_to_xywh(output.boxes_xyxy[best])
         if box[2] < 1 or box[3] < 1:
             box = self._last_box.copy()
         return TrackResult(
@@ -407,14 +407,14 @@ def _check_box(box_xywh: Any, image_hw: tuple[int, int]) -> np.ndarray:
     return np.array([x1, y1, x2 - x1, y2 - y1])
 
 
-def _xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
+def xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
     boxes = np.asarray(boxes, dtype=np.float64)
     out = boxes.copy()
     out[..., 2:] = boxes[..., :2] + boxes[..., 2:]
     return out
 
 
-def _xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
+def xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
     boxes = np.asarray(boxes, dtype=np.float64)
     out = boxes.copy()
     out[..., 2:] = boxes[..., 2:] - boxes[..., :2]
