@@ -61,6 +61,9 @@ class TrainConfig:
     # target and its look-alikes first, so a small cap keeps the hard negatives as queries.
     max_queries_per_pair: int | None = None
     amp: bool = True  # mixed precision; used on CUDA only
+    # start from these weights (our inference format, e.g. an earlier stage's model_final.pt)
+    # instead of ImageNet backbone + fresh heads; a fine-tuning stage. The optimiser starts fresh.
+    init_weights: str = ""
     # run
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N

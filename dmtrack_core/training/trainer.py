@@ -30,7 +30,12 @@ from tqdm import tqdm
 
 from dmtrack_core.config import to_dict
 from dmtrack_core.model import build_model, get_model_config
-from dmtrack_core.model.checkpoint import TRAINING_FORMAT, save_checkpoint, write_atomically
+from dmtrack_core.model.checkpoint import (
+    TRAINING_FORMAT,
+    load_weights_into,
+    save_checkpoint,
+    write_atomically,
+)
 from dmtrack_core.model.config import ModelConfig
 from dmtrack_core.training.config import TrainConfig
 from dmtrack_core.training.pairs import collate_pairs
@@ -278,7 +283,10 @@ class Trainer:
         self.input_wh = tuple(config.input_wh or self.model_config.input_wh)
         # every rank builds the same initial weights; DDP broadcasts rank 0's anyway
         torch.manual_seed(config.seed)
-        self.model = build_model(self.model_config).to(self.device)
+        self.model = build_model(self.model_config)
+        if config.init_weights:
+            load_weights_into(self.model, config.init_weights)
+        self.model.to(self.device)
         self.optimizer = build_optimizer(self.model, config)
         pairs_per_step = config.batch_size * self.group.world_size
         self.steps_per_epoch = max(1, math.ceil(config.pairs_per_epoch / pairs_per_step))

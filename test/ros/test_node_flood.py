@@ -92,10 +92,16 @@ def test_latency_stays_bounded(flood):
 
 
 def test_memory_stays_flat(flood):
-    samples = [(t, kb) for t, kb in flood["rss_kb"] if t - flood["started"] >= WARM_UP_S]
-    assert len(samples) >= 6
-    growth_mb = (max(kb for _, kb in samples[len(samples) // 2 :]) - samples[0][1]) / 1024
-    assert growth_mb < 25.0, f"RSS grew by {growth_mb:.1f} MB during the flood"
+    # Each forward pass allocates tens of MB that are freed again, so single samples jump up
+    # and down; retained memory (a frame queue, a growing history) raises the floor instead.
+    # Compare the floor of the first and the last stretch of the flood. Keeping every published
+    # frame (320x240 RGB, 100 Hz) would raise it by about 100 MB between the two.
+    started, rss_kb = flood["started"], flood["rss_kb"]
+    early = [kb for t, kb in rss_kb if WARM_UP_S <= t - started < WARM_UP_S + 2.0]
+    late = [kb for t, kb in rss_kb if t - started >= FLOOD_S - 2.0]
+    assert len(early) >= 3 and len(late) >= 3, rss_kb
+    growth_mb = (min(late) - min(early)) / 1024
+    assert growth_mb < 20.0, f"the RSS floor grew by {growth_mb:.1f} MB during the flood"
 
 
 def test_diagnostics_report_rate_latency_drops_and_device(flood):

@@ -134,11 +134,27 @@ def test_frozen_stages_are_not_trained(tmp_path: Path) -> None:
     assert not any(id(p) in optimised for p in frozen)
 
 
+def test_init_weights_start_a_fine_tuning_stage_from_earlier_weights(tmp_path: Path) -> None:
+    first = Trainer(load_yaml(TrainConfig, write_config(tmp_path, seed=3, num_threads=0)), progress=False)
+    earlier = first.export_weights(tmp_path / "earlier.pt")
+    second_config = load_yaml(TrainConfig, write_config(tmp_path, seed=4, num_threads=0))
+    fresh = Trainer(second_config, progress=False).model.state_dict()
+    second_config.init_weights = str(earlier)
+    started = Trainer(second_config, progress=False).model.state_dict()
+    expected = first.model.state_dict()
+    # another seed builds other heads; init_weights replaces every one of them
+    assert any(not torch.equal(fresh[name], expected[name]) for name in expected)
+    assert all(torch.equal(started[name], expected[name]) for name in expected)
+
+
 def test_shipped_training_configs_load(repo_root: Path) -> None:
     configs = repo_root / "dmtrack_core" / "configs"
     synthetic = load_yaml(TrainConfig, configs / "train_lite_synthetic.yaml")
     assert [s.kind for s in synthetic.sources] == ["synthetic"] and synthetic.model == "dmtrack_lite"
     assert synthetic.optimizer == "adamw"
+    stage2 = load_yaml(TrainConfig, configs / "train_lite_synthetic_stage2.yaml")
+    # stage 2 starts from stage 1's final weights, on another seed's pairs
+    assert stage2.init_weights == f"{synthetic.output_dir}/model_final.pt" and stage2.seed != synthetic.seed
     full = load_yaml(TrainConfig, configs / "train_lite_full.yaml")
     assert {s.kind for s in full.sources} >= {"coco", "lasot", "got10k"}
     assert full.optimizer == "sgd" and full.grad_clip == 35.0 and full.lr_step_epochs == [44, 46]
