@@ -14,9 +14,10 @@ One frame, in order:
 3. Stage 1: Hungarian assignment on cosine distance fused with the Kalman motion gate.
    Other tracklets are compared with their own smoothed embedding; the target tracklet with
    the target's memory, and only with target-like candidates, so a look-alike passing by can
-   never be glued onto the target's track.
+   never be glued onto the target's track. The target tracklet picks first: a tracklet born
+   on the target during a missed frame must not take its box away.
 4. Stage 2: IoU assignment of what is left, for tracklets matched in the previous frame
-   (again: the target tracklet only takes a target-like candidate).
+   (again: the target tracklet picks first, and only a target-like candidate).
 5. Leftover candidates start new tracklets, except duplicates of the matched target (a
    second box on the same object); unmatched tracklets coast; stale ones are deleted and
    the total is capped (the target tracklet is never the one dropped).
@@ -45,6 +46,7 @@ from dmtrack_core.tracking.matching import (
     iou_distance,
     iou_matrix,
     linear_assignment,
+    linear_assignment_with_priority,
 )
 from dmtrack_core.tracking.memory import AppearanceMemory
 from dmtrack_core.tracking.state import TargetStateMachine, TrackState
@@ -195,8 +197,9 @@ class TargetAssociator:
             config.appearance_weight,
             config.gating_threshold,
         )
-        matches, unmatched_rows, unmatched_detections = linear_assignment(
-            cost, config.appearance_match_threshold
+        target_row = next((r for r, t in enumerate(track_rows) if t.track_id == self.target_track_id), None)
+        matches, unmatched_rows, unmatched_detections = linear_assignment_with_priority(
+            cost, config.appearance_match_threshold, target_row
         )
         for row, column in matches:
             matched_detection[track_rows[row].track_id] = int(column)
@@ -212,7 +215,10 @@ class TargetAssociator:
                 overlap[row, ~target_like[remaining]] = np.inf
                 if lost:
                     overlap[row, ~strong_match[remaining]] = np.inf
-        matches, _, unmatched_columns = linear_assignment(overlap, config.iou_match_threshold)
+        target_row = next((r for r, t in enumerate(recent) if t.track_id == self.target_track_id), None)
+        matches, _, unmatched_columns = linear_assignment_with_priority(
+            overlap, config.iou_match_threshold, target_row
+        )
         for row, column in matches:
             matched_detection[recent[row].track_id] = int(remaining[column])
         remaining = remaining[unmatched_columns]

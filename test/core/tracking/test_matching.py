@@ -11,6 +11,7 @@ from dmtrack_core.tracking.matching import (
     iou_distance,
     iou_matrix,
     linear_assignment,
+    linear_assignment_with_priority,
 )
 
 
@@ -64,3 +65,26 @@ def test_fuse_motion_gates_implausible_jumps_and_blends_the_rest() -> None:
     np.testing.assert_allclose(fused[0, 0], 0.98 * 0.3, atol=1e-6)
     matches, _, _ = linear_assignment(fused, 0.4)
     assert matches.tolist() == [[0, 0]]
+
+
+def test_priority_row_takes_its_cheapest_column_first() -> None:
+    # row 1 (a tracklet born on the target a frame ago) fits column 0 best and the joint
+    # optimum gives it column 0; with priority the target (row 0) keeps column 0
+    cost = np.array([[0.2, 0.35], [0.05, 0.9]])
+    assert linear_assignment(cost, threshold=0.5)[0].tolist() == [[0, 1], [1, 0]]
+    matches, rows, cols = linear_assignment_with_priority(cost, threshold=0.5, priority_row=0)
+    assert matches.tolist() == [[0, 0]]
+    assert rows.tolist() == [1] and cols.tolist() == [1]
+
+
+def test_priority_row_without_an_acceptable_column_leaves_the_rest_to_the_others() -> None:
+    cost = np.array([[0.7, np.inf, 0.9], [0.1, 0.6, 0.9], [0.8, 0.2, 0.9]])
+    matches, rows, cols = linear_assignment_with_priority(cost, threshold=0.5, priority_row=0)
+    assert matches.tolist() == [[1, 0], [2, 1]]
+    assert rows.tolist() == [0] and cols.tolist() == [2]
+    # no priority row, or an empty matrix: the plain assignment
+    for priority in (None, 0):
+        assert linear_assignment_with_priority(np.zeros((1, 0)), 0.5, priority)[2].size == 0
+    plain = linear_assignment(cost, 0.5)
+    same = linear_assignment_with_priority(cost, 0.5, None)
+    assert all(np.array_equal(a, b) for a, b in zip(plain, same, strict=True))
