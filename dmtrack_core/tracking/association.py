@@ -45,7 +45,6 @@ from dmtrack_core.tracking.matching import (
     fuse_motion,
     iou_distance,
     iou_matrix,
-    linear_assignment,
     linear_assignment_with_priority,
 )
 from dmtrack_core.tracking.memory import AppearanceMemory

@@ -112,18 +112,18 @@ def linear_assignment_with_priority(
     cost = np.asarray(cost, dtype=np.float64)
     if priority_row is None or cost.size == 0:
         return linear_assignment(cost, threshold)
-    rows_all, cols_all = np.arange(cost.shape[0]), np.arange(cost.shape[1])
     column = int(np.argmin(cost[priority_row]))
-    if not (np.isfinite(cost[priority_row, column]) and cost[priority_row, column] <= threshold):
-        # nothing for the target: the others are matched as usual
-        other_rows = np.delete(rows_all, priority_row)
-        matches, unmatched_rows, unmatched_cols = linear_assignment(cost[other_rows], threshold)
-        matches[:, 0] = other_rows[matches[:, 0]]
-        return matches, np.sort(np.r_[other_rows[unmatched_rows], priority_row]), unmatched_cols
-    other_rows = np.delete(rows_all, priority_row)
-    other_cols = np.delete(cols_all, column)
-    matches, unmatched_rows, unmatched_cols = linear_assignment(cost[np.ix_(other_rows, other_cols)], threshold)
+    taken = bool(np.isfinite(cost[priority_row, column]) and cost[priority_row, column] <= threshold)
+    other_rows = np.delete(np.arange(cost.shape[0]), priority_row)
+    other_cols = np.delete(np.arange(cost.shape[1]), column) if taken else np.arange(cost.shape[1])
+    matches, unmatched_rows, unmatched_cols = linear_assignment(
+        cost[np.ix_(other_rows, other_cols)], threshold
+    )
     matches = np.stack([other_rows[matches[:, 0]], other_cols[matches[:, 1]]], axis=1).reshape(-1, 2)
-    matches = np.concatenate([matches, [[priority_row, column]]]).astype(int)
-    matches = matches[np.argsort(matches[:, 0])]
-    return matches, other_rows[unmatched_rows], other_cols[unmatched_cols]
+    unmatched_rows = other_rows[unmatched_rows]
+    if taken:
+        matches = np.concatenate([matches, [[priority_row, column]]])
+    else:
+        unmatched_rows = np.sort(np.append(unmatched_rows, priority_row))
+    matches = matches[np.argsort(matches[:, 0])].astype(int)
+    return matches, unmatched_rows, other_cols[unmatched_cols]
