@@ -33,6 +33,7 @@ from dmtrack_core.tracking.tracker import xywh_to_xyxy, xyxy_to_xywh
 # What is searched by default: the settings that depend on the weights' score and embedding
 # spread. Geometry (Kalman noise, gating) is searched too: it depends on how well boxes fit.
 DEFAULT_SPACE: dict[str, tuple[float, ...]] = {
+    "colour_weight": (0.0, 0.3, 0.5, 0.65, 0.8),
     "candidate_score": (0.1, 0.15, 0.2, 0.25, 0.3),
     "identity_min_similarity": (0.3, 0.4, 0.5, 0.6, 0.7),
     "anchor_margin": (-0.05, 0.0, 0.02, 0.05),
@@ -58,7 +59,8 @@ class CachedSequence:
     absent: np.ndarray  # (N,) bool
     image_wh: tuple[float, float]
     template_embedding: np.ndarray
-    frames: list[FrameCandidates]
+    frames: list[FrameCandidates]  # with colour histograms when template_colour is set
+    template_colour: np.ndarray | None = None  # None when the tracker's config does not use colour
 
 
 def cache_candidates(
@@ -74,13 +76,16 @@ def cache_candidates(
         image_wh=(float(width), float(height)),
         template_embedding=tracker.template_embedding,
         frames=[tracker.candidates(frame) for frame in frames[1:]],
+        template_colour=tracker.template_colour,
     )
 
 
 def replay(sequence: CachedSequence, config: TrackerConfig) -> np.ndarray:
     """(N, 4) x, y, w, h boxes that ``reid`` mode reports with ``config``."""
     associator = TargetAssociator(config)
-    associator.initialize(xywh_to_xyxy(sequence.ground_truth[0]), sequence.template_embedding)
+    associator.initialize(
+        xywh_to_xyxy(sequence.ground_truth[0]), sequence.template_embedding, sequence.template_colour
+    )
     boxes = [sequence.ground_truth[0].copy()]
     for candidates in sequence.frames:
         # the same filter the tracker's network call applies (the best candidate always stays)
@@ -171,7 +176,9 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(f"error: seeds {held_out} belong to the benchmark suite; calibrate on other seeds")
         return 2
     base = load_tracker_config(args.base)
-    tracker = build_tracker(mode="reid", device=args.device, weights=args.weights, model=args.model)
+    # colour histograms are cached whatever the base weight, so that colour_weight can be searched
+    caching = dataclasses.replace(base, mode="reid", colour_weight=base.colour_weight or 0.5)
+    tracker = build_tracker(device=args.device, weights=args.weights, model=args.model, config=caching)
     fit = _cache_seeds(tracker, seeds)
     best, auc = coordinate_descent(fit, base, rounds=args.rounds)
     save_yaml(best, args.out)

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dmtrack_core.tracking.appearance import fuse_appearance
 from dmtrack_core.tracking.config import TrackerConfig
 from dmtrack_core.tracking.kalman import KalmanFilter, xyxy_to_measurement
 from dmtrack_core.tracking.matching import (
@@ -54,11 +55,13 @@ from dmtrack_core.tracking.tracklet import Tracklet
 
 @dataclass
 class FrameCandidates:
-    """One frame's detections: boxes (N, 4) x1, y1, x2, y2; scores (N,); embeddings (N, D)."""
+    """One frame's detections: boxes (N, 4) x1, y1, x2, y2; scores (N,); learned ReID
+    embeddings (N, D); optionally colour histograms of the boxes (N, C), see ``appearance``."""
 
     boxes_xyxy: np.ndarray
     scores: np.ndarray
     embeddings: np.ndarray
+    colours: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.boxes_xyxy = np.asarray(self.boxes_xyxy, dtype=np.float64).reshape(-1, 4)
@@ -66,14 +69,28 @@ class FrameCandidates:
         self.embeddings = np.asarray(self.embeddings, dtype=np.float64)
         if self.embeddings.ndim == 1:
             self.embeddings = self.embeddings.reshape(len(self.scores), -1)
-        if not len(self.boxes_xyxy) == len(self.scores) == len(self.embeddings):
-            raise ValueError("boxes, scores and embeddings must have the same length")
+        if self.colours is not None:
+            self.colours = np.asarray(self.colours, dtype=np.float64)
+            if self.colours.ndim != 2:
+                raise ValueError("colours must be (N, C)")
+        lengths = {len(self.boxes_xyxy), len(self.scores), len(self.embeddings)}
+        if self.colours is not None:
+            lengths.add(len(self.colours))
+        if len(lengths) != 1:
+            raise ValueError("boxes, scores, embeddings and colours must have the same length")
 
     def __len__(self) -> int:
         return len(self.scores)
 
     def subset(self, indices: np.ndarray) -> FrameCandidates:
-        return FrameCandidates(self.boxes_xyxy[indices], self.scores[indices], self.embeddings[indices])
+        colours = None if self.colours is None else self.colours[indices]
+        return FrameCandidates(
+            self.boxes_xyxy[indices], self.scores[indices], self.embeddings[indices], colours
+        )
+
+    def appearance(self, colour_weight: float) -> np.ndarray:
+        """The vectors the association compares: learned embeddings fused with colour."""
+        return fuse_appearance(self.embeddings, self.colours, colour_weight)
 
 
 @dataclass
@@ -116,6 +133,7 @@ class TargetAssociator:
         self._last_box = np.zeros(4)
         self._last_memory_write = 0
         self._last_anchor_write = 0
+        self._uses_colour = False
 
     @property
     def state(self) -> TrackState:
@@ -126,10 +144,19 @@ class TargetAssociator:
         return next((t for t in self.tracklets if t.track_id == self.target_track_id), None)
 
     # ------------------------------------------------------------------------------------
-    def initialize(self, box_xyxy: np.ndarray, embedding: np.ndarray) -> AssociationResult:
-        """Start over with the target at ``box_xyxy`` whose template embedding is ``embedding``."""
+    def initialize(
+        self, box_xyxy: np.ndarray, embedding: np.ndarray, colour: np.ndarray | None = None
+    ) -> AssociationResult:
+        """Start over with the target at ``box_xyxy`` whose template embedding is ``embedding``
+        (and colour histogram ``colour``: then every frame's candidates must carry colours)."""
+        self._uses_colour = colour is not None and self.config.colour_weight > 0.0
+        template = fuse_appearance(
+            np.asarray(embedding, dtype=np.float64).reshape(1, -1),
+            None if colour is None else np.asarray(colour, dtype=np.float64).reshape(1, -1),
+            self.config.colour_weight,
+        )[0]
         self.tracklets = []
-        self.memory = AppearanceMemory(embedding, self.config.memory_size, self.config.distractor_anchors)
+        self.memory = AppearanceMemory(template, self.config.memory_size, self.config.distractor_anchors)
         self._next_track_id = 1
         self.frame_index = 0
         target = self._new_tracklet(np.asarray(box_xyxy, dtype=np.float64), 1.0, self.memory.template)
@@ -148,6 +175,8 @@ class TargetAssociator:
         if self.memory is None:
             raise RuntimeError("TargetAssociator.update before initialize")
         config = self.config
+        if self._uses_colour and candidates.colours is None:
+            raise ValueError("the target was initialised with a colour histogram: candidates need colours")
         self.frame_index += 1
 
         # 1. motion prediction
@@ -162,7 +191,9 @@ class TargetAssociator:
                 tracklet.mean, tracklet.covariance = mean, covariance
 
         # 2. candidates worth considering, and how target-like each one is
-        detections = candidates.subset(np.flatnonzero(candidates.scores >= config.candidate_score))
+        considered = candidates.subset(np.flatnonzero(candidates.scores >= config.candidate_score))
+        appearance = considered.appearance(config.colour_weight if self._uses_colour else 0.0)
+        detections = FrameCandidates(considered.boxes_xyxy, considered.scores, appearance)
         similarity = self.memory.similarity(detections.embeddings) if len(detections) else np.zeros(0)
         anchor_similarity = self.memory.anchor_similarity(detections.embeddings)
         target_like = (similarity >= config.identity_min_similarity) & (

@@ -57,6 +57,12 @@ class TrackerConfig:
     # by this margin to count as the target
     anchor_margin: float = 0.0
 
+    # --- appearance: learned embedding fused with a colour histogram (tracking/appearance.py)
+    # cosine similarities above are (1 - w) * learned + w * colour; 0 = learned embedding only
+    colour_weight: float = 0.5
+    colour_bins: tuple[int, int, int] = (30, 4, 4)  # hue (6 OpenCV units each), saturation, value
+    colour_box_shrink: float = 0.6  # the central part of the box; its border is mostly background
+
     # --- state machine (presence = score * identity confidence) -----------------------------
     presence_low: float = 0.3  # below: a miss
     presence_high: float = 0.3  # at or above: a confident hit (ends UNCERTAIN)
@@ -91,6 +97,13 @@ class TrackerConfig:
             raise ValueError("identity_min_similarity must be < 1")
         if self.click_box_size <= 0:
             raise ValueError("click_box_size must be > 0")
+        if not 0.0 <= self.colour_weight < 1.0:
+            raise ValueError("colour_weight must be in [0, 1)")
+        self.colour_bins = tuple(int(b) for b in self.colour_bins)  # YAML gives a list
+        if len(self.colour_bins) != 3 or min(self.colour_bins) < 1:
+            raise ValueError("colour_bins must be three positive counts (hue, saturation, value)")
+        if not 0.0 < self.colour_box_shrink <= 1.0:
+            raise ValueError("colour_box_shrink must be in (0, 1]")
         if self.presence_low > self.presence_high:
             raise ValueError("presence_low must not exceed presence_high")
 

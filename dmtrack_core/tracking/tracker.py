@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from dmtrack_core.preprocess import Letterbox, letterbox, to_tensor
+from dmtrack_core.tracking.appearance import colour_histograms
 from dmtrack_core.tracking.association import FrameCandidates, TargetAssociator
 from dmtrack_core.tracking.config import TrackerConfig, load_tracker_config
 from dmtrack_core.tracking.errors import (
@@ -100,6 +101,7 @@ class Tracker:
         """Forget the target; ``track`` needs a new ``initialize``."""
         self._template: Any = None
         self._template_embedding: np.ndarray | None = None
+        self._template_colour: np.ndarray | None = None
         self._associator: TargetAssociator | None = None
         self._global_states = self._new_state_machine()
         self._target_id = ""
@@ -123,14 +125,16 @@ class Tracker:
             network_ms = _ms_since(network_start)
         association_start = time.perf_counter()
         associator = None
+        colour = self._colours(image, xywh_to_xyxy(box)[None])
         if self.config.mode == "reid":
             associator = TargetAssociator(self.config)
-            associator.initialize(xywh_to_xyxy(box), embedding)
+            associator.initialize(xywh_to_xyxy(box), embedding, None if colour is None else colour[0])
         states = self._new_state_machine()
         states.start()
         # everything that can fail has run: commit the new target at once
         self._targets_started += 1
         self._template, self._template_embedding = template, embedding
+        self._template_colour = None if colour is None else colour[0]
         self._associator, self._global_states = associator, states
         self._target_id = target_id or f"target-{self._targets_started}"
         self._frame_index = 0
@@ -153,7 +157,7 @@ class Tracker:
         association_start = time.perf_counter()
         self._frame_index += 1
         if self._associator is not None:
-            result = self._associate_reid(output, image.shape[:2])
+            result = self._associate_reid(self._frame_candidates(image, output), image.shape[:2])
         else:
             result = self._select_global(output)
         result.timings_ms = {
@@ -173,13 +177,18 @@ class Tracker:
         _check_image(image)
         if not self.initialized:
             raise NotInitializedError("candidates() called before initialize()")
-        output = self._run_network(image, self._template)
-        return FrameCandidates(output.boxes_xyxy, output.scores, output.embeddings)
+        return self._frame_candidates(image, self._run_network(image, self._template))
 
     @property
     def template_embedding(self) -> np.ndarray | None:
         """The target's ReID embedding from the initial box (None before ``initialize``)."""
         return None if self._template_embedding is None else self._template_embedding.copy()
+
+    @property
+    def template_colour(self) -> np.ndarray | None:
+        """The colour histogram of the initial box (None before ``initialize`` or when the
+        config does not use colour)."""
+        return None if self._template_colour is None else self._template_colour.copy()
 
     def box_from_point(self, image: np.ndarray, x: float, y: float) -> np.ndarray:
         """A box (x, y, w, h) around the object under a click: the network is run with a
@@ -252,9 +261,19 @@ class Tracker:
         boxes_xyxy = xywh_to_xyxy(placement.boxes_to_image(boxes))
         return _NetworkOutput(boxes_xyxy, scores, centerness, embeddings, preprocess_ms, network_ms)
 
-    def _associate_reid(self, output: _NetworkOutput, image_hw: tuple[int, int]) -> TrackResult:
+    def _colours(self, image: np.ndarray, boxes_xyxy: np.ndarray) -> np.ndarray | None:
+        """Colour histograms of the boxes, when the association uses colour."""
+        config = self.config
+        if config.mode != "reid" or config.colour_weight <= 0.0:
+            return None
+        return colour_histograms(image, boxes_xyxy, config.colour_bins, config.colour_box_shrink)
+
+    def _frame_candidates(self, image: np.ndarray, output: _NetworkOutput) -> FrameCandidates:
+        colours = self._colours(image, output.boxes_xyxy)
+        return FrameCandidates(output.boxes_xyxy, output.scores, output.embeddings, colours)
+
+    def _associate_reid(self, candidates: FrameCandidates, image_hw: tuple[int, int]) -> TrackResult:
         assert self._associator is not None
-        candidates = FrameCandidates(output.boxes_xyxy, output.scores, output.embeddings)
         result = self._associator.update(candidates, image_wh=(float(image_hw[1]), float(image_hw[0])))
         distractors = [
             Distractor(d.track_id, xyxy_to_xywh(d.box_xyxy), d.score, d.similarity)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tracking_streams import Sighting, Stream, box_at, make_bases, run_stream, scripted_config, target_owner
+from tracking_streams import (
+    Sighting,
+    Stream,
+    box_at,
+    make_bases,
+    observe,
+    run_stream,
+    scripted_config,
+    target_owner,
+)
 
 from dmtrack_core.tracking.association import FrameCandidates, TargetAssociator
 from dmtrack_core.tracking.matching import iou_matrix
@@ -214,3 +223,50 @@ def test_a_second_box_on_the_target_is_neither_a_tracklet_nor_an_anchor() -> Non
         assert result.state is TRACKING and target_owner(result, owner) == "target", f"frame {frame}"
         assert result.distractors == [], f"frame {frame}: the part was reported as a distractor"
     assert associator.memory is not None and associator.memory.anchor_entries == 0
+
+
+def _colour_world_run(colour_weight: float) -> list[tuple[TrackState, str | None]]:
+    """A target and a look-alike whose learned embeddings are the same (the network cannot
+    tell them apart) but whose colours differ. Both are seen for 15 frames; the target then
+    disappears for 20 frames and comes back elsewhere. Returns per frame (state, which object
+    carries the target identity)."""
+    rng = np.random.default_rng(7)
+    (shared,) = make_bases(1, rng)
+    target_colour, lookalike_colour = np.array([1.0, 0.0, 0.0]), np.array([0.6, 0.8, 0.0])  # cosine 0.6
+    config = scripted_config(colour_weight=colour_weight)
+    associator = TargetAssociator(config)
+    associator.initialize(box_at(100, 200), shared, target_colour)
+    outcome = []
+    for frame in range(80):
+        sightings = [("lookalike", box_at(450, 200 + frame), lookalike_colour)]
+        if frame < 15:
+            sightings.append(("target", box_at(100 + 2 * frame, 200), target_colour))
+        elif frame >= 35:
+            sightings.append(("target", box_at(250, 350), target_colour))
+        boxes = np.array([b for _, b, _ in sightings])
+        learned = np.array([observe(shared, rng) for _ in sightings])
+        colours = np.array([c for _, _, c in sightings])
+        result = associator.update(FrameCandidates(boxes, np.full(len(sightings), 0.8), learned, colours))
+        owner = None
+        if result.target_matched:
+            owner = next(name for name, b, _ in sightings if np.allclose(b, result.box_xyxy))
+        outcome.append((result.state, owner))
+    return outcome
+
+
+def test_colour_tells_apart_lookalikes_the_learned_embedding_cannot() -> None:
+    with_colour = _colour_world_run(colour_weight=0.5)
+    assert all(owner != "lookalike" for _, owner in with_colour)
+    assert with_colour[25][0] is LOST  # the target was gone for 10 frames
+    assert with_colour[-1] == (TRACKING, "target"), "the returning target is re-acquired"
+    # the same scene without colour: to the learned embedding the look-alike is the target,
+    # and it takes the identity as soon as the target is out of sight
+    learned_only = _colour_world_run(colour_weight=0.0)
+    assert any(owner == "lookalike" for _, owner in learned_only[15:35])
+
+
+def test_candidates_without_colours_are_refused_once_the_target_has_one() -> None:
+    associator = TargetAssociator(scripted_config(colour_weight=0.5))
+    associator.initialize(box_at(100, 200), np.ones(4), np.ones(3))
+    with pytest.raises(ValueError, match="colours"):
+        associator.update(FrameCandidates(box_at(100, 200)[None], np.array([0.9]), np.ones((1, 4))))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -23,6 +24,8 @@ from dmtrack_core.tracking import (
     load_tracker_config,
     resolve_device,
 )
+from dmtrack_core.tracking.appearance import colour_histograms
+from dmtrack_core.tracking.tracker import xywh_to_xyxy
 
 HEIGHT, WIDTH = 96, 128
 FRAMES = 5
@@ -244,3 +247,26 @@ def test_shipped_yaml_matches_the_dataclass_defaults() -> None:
         TrackerConfig(mode="nearest")
     with pytest.raises(ValueError):
         TrackerConfig(misses_to_uncertain=5, misses_to_lost=3)
+
+
+def test_candidates_carry_colour_histograms_of_their_boxes(sequence) -> None:
+    frames, boxes = sequence
+    tracker = make_tracker("reid")
+    config = tracker.config
+    assert config.colour_weight > 0
+    tracker.initialize(frames[0], boxes[0])
+    expected = colour_histograms(
+        frames[0], xywh_to_xyxy(boxes[0])[None], config.colour_bins, config.colour_box_shrink
+    )
+    np.testing.assert_allclose(tracker.template_colour, expected[0])
+    candidates = tracker.candidates(frames[1])
+    assert candidates.colours is not None and len(candidates.colours) == len(candidates)
+    np.testing.assert_allclose(
+        candidates.colours,
+        colour_histograms(frames[1], candidates.boxes_xyxy, config.colour_bins, config.colour_box_shrink),
+    )
+    # colour off, or the global mode (which has no association): no histograms are computed
+    for off in (dataclasses.replace(config, colour_weight=0.0), dataclasses.replace(config, mode="global")):
+        tracker.config = off
+        tracker.initialize(frames[0], boxes[0])
+        assert tracker.template_colour is None and tracker.candidates(frames[1]).colours is None
