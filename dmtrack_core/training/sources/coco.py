@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dmtrack_core.training.augment import photometric, random_affine, read_rgb
+from dmtrack_core.imagery import read_rgb
+from dmtrack_core.training.augment import photometric, random_affine
 from dmtrack_core.training.pairs import TrainPair
 
 MIN_INSTANCE_SIDE = 4.0  # pixels; smaller objects cannot be told apart at stride 8

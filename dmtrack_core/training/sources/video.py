@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from dmtrack_core.evaluation.datasets import Sequence
-from dmtrack_core.training.augment import photometric, random_affine, read_rgb
+from dmtrack_core.imagery import read_rgb
+from dmtrack_core.training.augment import photometric, random_affine
 from dmtrack_core.training.pairs import TrainPair
 
 
