@@ -2,7 +2,8 @@
 
 1. The held-out suite (``synth.BENCH_SEEDS``, ``synth.BENCH_CONFIG``) is generated once into
    ``<out>/suite`` and reused.
-2. Accuracy: one-pass evaluation of the lite model in ``global`` and ``reid`` modes, CSRT and
+2. Accuracy: one-pass evaluation of the lite model in ``global`` and ``reid`` modes (and reid
+   without the colour cue, an ablation), CSRT and
    KCF (MIL with ``--mil``), scored with the LaSOT rules plus the VOT-LT F-score.
 3. Speed at 640x480: per-frame latency of the model forward alone (extract + detect) and of
    the whole tracker, and of CSRT / KCF; FPS, p50, p95.
@@ -40,7 +41,7 @@ from dmtrack_core.evaluation.runner import (
 )
 from dmtrack_core.evaluation.synth import BENCH_CONFIG, BENCH_SEEDS, generate_suite
 
-MODEL_TRACKERS = ("dmtrack-global", "dmtrack-reid")
+MODEL_TRACKERS = ("dmtrack-global", "dmtrack-reid", "dmtrack-reid-nocolour")
 BASELINE_TRACKERS = ("csrt", "kcf")
 
 
@@ -309,6 +310,8 @@ precision at 20 px, normalised precision at 0.20; absent frames count as misses,
 highest AUC any tracker can reach on this suite is {best_auc:.3f}. VOT-LT F uses the per-frame
 presence score (CSRT/KCF: 1 on success, 0 on failure); precision / recall in brackets. FPS is
 that of the tracking calls during this evaluation (device: {options.device}).
+DMTrack-reid-nocolour is the reid mode with `colour_weight: 0`, the learned ReID embedding
+alone: the difference to DMTrack-reid is what the colour histograms add.
 
 {_table(["Tracker", "AUC", "P@20", "NP@0.20", "VOT-LT F (Pr / Re)", "FPS", "Note"], accuracy_rows)}
 
@@ -318,7 +321,7 @@ that of the tracking calls during this evaluation (device: {options.device}).
 
 Latency per frame over {options.speed_frames} frames of the first suite sequence (the first calls
 excluded). The model forward row is feature extraction plus detection alone; the tracker rows
-add preprocessing, association and the state machine.
+add preprocessing, colour histograms (reid), association and the state machine.
 
 {_table(["What", "FPS", "p50 ms", "p95 ms", "Note"], [row.cells() for row in speed])}
 

@@ -96,7 +96,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--dataset", choices=("lasot", "got10k", "otb"), required=True)
     evaluate.add_argument("--root", type=Path, required=True)
     evaluate.add_argument(
-        "--trackers", nargs="+", default=["dmtrack-reid"], help="dmtrack-global, dmtrack-reid, csrt, kcf, mil"
+        "--trackers",
+        nargs="+",
+        default=["dmtrack-reid"],
+        help="dmtrack-global, dmtrack-reid, dmtrack-reid-nocolour, csrt, kcf, mil",
     )
     evaluate.add_argument("--sequences", nargs="*", default=None, help="only these sequence names")
     evaluate.add_argument("--out", type=Path, default=Path("eval_output"), help="results folder")

@@ -195,21 +195,32 @@ class DMTrackAdapter:
 
 
 DMTRACK_PREFIX = "dmtrack-"  # "dmtrack-global", "dmtrack-reid"
+NO_COLOUR_SUFFIX = "-nocolour"  # "dmtrack-reid-nocolour": the learned embedding alone (an ablation)
 
 
 def make_sequence_tracker(spec: str, device: str = "cpu", weights: str | None = None) -> SequenceTracker:
-    """``csrt`` / ``kcf`` / ``mil`` or ``dmtrack-<mode>`` (the lite model in that tracking mode)."""
+    """``csrt`` / ``kcf`` / ``mil`` or ``dmtrack-<mode>`` (the lite model in that tracking mode,
+    with the shipped tracker config); ``dmtrack-reid-nocolour`` is reid mode with
+    ``colour_weight`` 0."""
     from dmtrack_core.evaluation.baselines import BASELINES, OpenCVTracker
 
     spec = spec.lower()
     if spec in BASELINES:
         return OpenCVTracker(spec)
     if spec.startswith(DMTRACK_PREFIX):
-        from dmtrack_core.tracking import build_tracker  # imported late: the baselines need no torch model
+        from dmtrack_core.tracking import build_tracker, load_tracker_config  # the baselines need no torch
 
         mode = spec[len(DMTRACK_PREFIX) :]
-        return DMTrackAdapter(build_tracker(mode=mode, device=device, weights=weights), f"DMTrack-{mode}")
-    raise ValueError(f"unknown tracker {spec!r}: use one of {BASELINES} or dmtrack-global / dmtrack-reid")
+        overrides: dict[str, object] = {}
+        if mode.endswith(NO_COLOUR_SUFFIX):
+            mode, overrides["colour_weight"] = mode[: -len(NO_COLOUR_SUFFIX)], 0.0
+        config = load_tracker_config(mode=mode, **overrides)
+        tracker = build_tracker(device=device, weights=weights, config=config)
+        return DMTrackAdapter(tracker, f"DMTrack-{spec[len(DMTRACK_PREFIX) :]}")
+    raise ValueError(
+        f"unknown tracker {spec!r}: use one of {BASELINES} or "
+        "dmtrack-global / dmtrack-reid / dmtrack-reid-nocolour"
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,11 +6,18 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from dmtrack_core.evaluation.baselines import OpenCVTracker
 from dmtrack_core.evaluation.datasets import Sequence, read_lasot
 from dmtrack_core.evaluation.metrics import score_sequence
-from dmtrack_core.evaluation.runner import SequenceTracker, load_result, result_paths, run_ope
+from dmtrack_core.evaluation.runner import (
+    SequenceTracker,
+    load_result,
+    make_sequence_tracker,
+    result_paths,
+    run_ope,
+)
 
 
 class StandStill:
@@ -104,3 +111,14 @@ def test_a_failed_opencv_update_repeats_the_last_box():
     lost_box, lost_presence = tracker.track(blank)
     assert lost_presence == 0.0
     np.testing.assert_allclose(lost_box, box)
+
+
+def test_tracker_specs_name_the_mode_and_the_colour_ablation() -> None:
+    reid, ablation, kcf = (make_sequence_tracker(s) for s in ("dmtrack-reid", "dmtrack-reid-nocolour", "kcf"))
+    assert (reid.name, ablation.name, kcf.name) == ("DMTrack-reid", "DMTrack-reid-nocolour", "KCF")
+    assert reid.tracker.config.colour_weight > 0.0 and ablation.tracker.config.colour_weight == 0.0
+    assert ablation.tracker.config.mode == "reid"
+    with pytest.raises(ValueError, match="mode must be one of"):
+        make_sequence_tracker("dmtrack-sideways")
+    with pytest.raises(ValueError, match="unknown tracker"):
+        make_sequence_tracker("meanshift")
