@@ -27,7 +27,7 @@ class TrackerConfig:
     max_candidates: int = 20
 
     # --- tracklets ------------------------------------------------------------------------
-    candidate_score: float = 0.2  # candidates below this neither create nor update tracklets
+    candidate_score: float = 0.15  # candidates below this neither create nor update tracklets
     max_tracklets: int = 16  # hard cap; the least relevant non-target tracklets go first
     max_unmatched_frames: int = 30  # a tracklet unseen this long is deleted
     embedding_momentum: float = 0.9  # tracklet embedding EMA (FairMOT)
@@ -42,30 +42,30 @@ class TrackerConfig:
     duplicate_iou: float = 0.3
 
     # --- Kalman filter (fractions of the box height) ---------------------------------------
-    kalman_position_std: float = 1.0 / 20.0
+    kalman_position_std: float = 0.1
     kalman_velocity_std: float = 0.025
 
     # --- target identity ------------------------------------------------------------------
     # below this similarity to the appearance memory a candidate is not the target at all
     # (and its identity confidence, which scales presence, is zero)
-    identity_min_similarity: float = 0.3
+    identity_min_similarity: float = 0.7
     # a candidate must be this similar to the memory (for reacquire_frames frames) to
     # become the target after the target was lost
     reacquire_similarity: float = 0.9
     reacquire_frames: int = 2
     # a candidate must be more similar to the target memory than to any distractor anchor
     # by this margin to count as the target
-    anchor_margin: float = 0.0
+    anchor_margin: float = -0.05
 
     # --- appearance: learned embedding fused with a colour histogram (tracking/appearance.py)
     # cosine similarities above are (1 - w) * learned + w * colour; 0 = learned embedding only
-    colour_weight: float = 0.5
+    colour_weight: float = 0.8
     colour_bins: tuple[int, int, int] = (30, 4, 4)  # hue (6 OpenCV units each), saturation, value
     colour_box_shrink: float = 0.6  # the central part of the box; its border is mostly background
 
     # --- state machine (presence = score * identity confidence) -----------------------------
     presence_low: float = 0.3  # below: a miss
-    presence_high: float = 0.3  # at or above: a confident hit (ends UNCERTAIN)
+    presence_high: float = 0.5  # at or above: a confident hit (ends UNCERTAIN)
     misses_to_uncertain: int = 2  # consecutive misses TRACKING -> UNCERTAIN
     misses_to_lost: int = 10  # consecutive misses (from the first) -> LOST
     hits_to_confirm: int = 3  # consecutive confident hits UNCERTAIN -> TRACKING

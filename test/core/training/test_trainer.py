@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from dmtrack_core.cli import main as dmtrack_main
-from dmtrack_core.config import load_yaml
+from dmtrack_core.config import load_yaml, to_dict
 from dmtrack_core.model.checkpoint import load_checkpoint
 from dmtrack_core.training.config import TrainConfig
 from dmtrack_core.training.trainer import Trainer, lr_factor
@@ -158,3 +158,15 @@ def test_shipped_training_configs_load(repo_root: Path) -> None:
     full = load_yaml(TrainConfig, configs / "train_lite_full.yaml")
     assert {s.kind for s in full.sources} >= {"coco", "lasot", "got10k"}
     assert full.optimizer == "sgd" and full.grad_clip == 35.0 and full.lr_step_epochs == [44, 46]
+
+
+def test_shipped_weights_record_the_config_that_trained_them(repo_root: Path) -> None:
+    """MODEL_CARD.md names the stage-2 config as the last training command: the shipped file
+    must come from exactly that config, run to its end."""
+    shipped = load_checkpoint(repo_root / "dmtrack_core" / "weights" / "dmtrack_lite.pt")[1]
+    config = load_yaml(
+        TrainConfig, repo_root / "dmtrack_core" / "configs" / "train_lite_synthetic_stage2.yaml"
+    )
+    assert shipped.extra["train_config"] == to_dict(config)
+    assert shipped.extra["step"] == config.epochs * config.pairs_per_epoch // config.batch_size
+    assert "train_lite_synthetic_stage2.yaml" in (repo_root / "MODEL_CARD.md").read_text()
