@@ -1,7 +1,8 @@
 """All tracker thresholds in one typed dataclass, with the reason for each default.
 
 Defaults live here and in ``dmtrack_core/configs/tracker.yaml`` (which must agree; a test
-checks it). Cosine similarities refer to L2-normalised ReID embeddings, boxes to image pixels.
+checks it). Similarities are cosines of appearance vectors (the ReID embedding fused with a
+colour histogram, see ``appearance.py``); boxes are in image pixels.
 """
 
 from __future__ import annotations
