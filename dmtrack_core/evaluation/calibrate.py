@@ -8,7 +8,12 @@ The network's candidates for a frame depend only on the frame and the initial te
 on the association's state. So each sequence goes through the network once
 (``cache_candidates``) and every setting tried afterwards replays the association alone,
 about a millisecond per frame (``replay``). ``coordinate_descent`` then changes one setting
-at a time, keeping a change when the mean success AUC over the sequences rises.
+at a time, keeping a change when the objective over the sequences rises:
+
+* ``f_score`` (default): the VOT long-term F-score at the tracker's own decision, i.e. of
+  what the node publishes (``~/target`` is silent while LOST). It rewards following the target
+  and being silent when it is gone, so it also fits the state machine's settings.
+* ``auc``: the success AUC of the reported boxes, which are scored in every frame (LOST too).
 
 Calibrate on sequences you will not report on: the synthetic benchmark's seeds
 (``BENCH_SEEDS``) are refused.
@@ -25,9 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from dmtrack_core.config import save_yaml
-from dmtrack_core.evaluation.metrics import average_scores, score_sequence
+from dmtrack_core.evaluation.metrics import average_scores, reported_f_score, score_sequence
 from dmtrack_core.tracking.association import FrameCandidates, TargetAssociator
 from dmtrack_core.tracking.config import TrackerConfig, load_tracker_config
+from dmtrack_core.tracking.state import TrackState
 from dmtrack_core.tracking.tracker import xywh_to_xyxy, xyxy_to_xywh
 
 # What is searched by default: the settings that depend on the weights' score and embedding
@@ -47,7 +53,12 @@ DEFAULT_SPACE: dict[str, tuple[float, ...]] = {
     "kalman_velocity_std": (0.00625, 0.0125, 0.025),
     "memory_write_presence": (0.3, 0.45, 0.6),
     "memory_write_similarity": (0.6, 0.7, 0.8),
+    # the state machine: how soon the node goes silent, and how soon it speaks again
+    "misses_to_uncertain": (1, 2, 3, 4),
+    "misses_to_lost": (5, 7, 10, 15, 20),
+    "hits_to_confirm": (1, 2, 3, 4),
 }
+OBJECTIVES = ("f_score", "auc")
 
 
 @dataclass
@@ -80,25 +91,50 @@ def cache_candidates(
     )
 
 
-def replay(sequence: CachedSequence, config: TrackerConfig) -> np.ndarray:
-    """(N, 4) x, y, w, h boxes that ``reid`` mode reports with ``config``."""
+@dataclass
+class Replayed:
+    boxes: np.ndarray  # (N, 4) x, y, w, h reported in every frame
+    reported: np.ndarray  # (N,) bool: the target is claimed (state not LOST; the node publishes it)
+
+
+def replay(sequence: CachedSequence, config: TrackerConfig) -> Replayed:
+    """What ``reid`` mode reports with ``config``, frame by frame."""
     associator = TargetAssociator(config)
     associator.initialize(
         xywh_to_xyxy(sequence.ground_truth[0]), sequence.template_embedding, sequence.template_colour
     )
-    boxes = [sequence.ground_truth[0].copy()]
+    boxes, reported = [sequence.ground_truth[0].copy()], [True]
     for candidates in sequence.frames:
         # the same filter the tracker's network call applies (the best candidate always stays)
         keep = candidates.scores >= config.score_threshold
         keep[:1] = True
         result = associator.update(candidates.subset(np.flatnonzero(keep)), image_wh=sequence.image_wh)
         boxes.append(xyxy_to_xywh(result.box_xyxy))
-    return np.array(boxes)
+        reported.append(result.state is not TrackState.LOST)
+    return Replayed(np.array(boxes), np.array(reported))
 
 
 def mean_auc(sequences: Sequence[CachedSequence], config: TrackerConfig) -> float:
-    scores = [score_sequence(replay(s, config), s.ground_truth, s.absent) for s in sequences]
+    scores = [score_sequence(replay(s, config).boxes, s.ground_truth, s.absent) for s in sequences]
     return average_scores(scores).auc
+
+
+def published_f_score(sequences: Sequence[CachedSequence], config: TrackerConfig) -> float:
+    replays = [replay(s, config) for s in sequences]
+    return reported_f_score(
+        [r.boxes for r in replays],
+        [r.reported for r in replays],
+        [s.ground_truth for s in sequences],
+        [s.absent for s in sequences],
+    )[2]
+
+
+def evaluate(sequences: Sequence[CachedSequence], config: TrackerConfig, objective: str) -> float:
+    if objective == "f_score":
+        return published_f_score(sequences, config)
+    if objective == "auc":
+        return mean_auc(sequences, config)
+    raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
 
 
 def coordinate_descent(
@@ -107,11 +143,12 @@ def coordinate_descent(
     space: Mapping[str, Sequence[float]] = DEFAULT_SPACE,
     rounds: int = 2,
     report: Callable[[str], None] = print,
+    objective: str = "f_score",
 ) -> tuple[TrackerConfig, float]:
-    """Try each value of each setting in turn, keep what raises the mean AUC; ``rounds`` passes.
-    Settings that make an invalid config (e.g. presence_low > presence_high) are skipped."""
-    best, best_auc = base, mean_auc(sequences, base)
-    report(f"start: AUC {best_auc:.4f}")
+    """Try each value of each setting in turn, keep what raises the objective; ``rounds``
+    passes. Settings that make an invalid config (e.g. presence_low > presence_high) are skipped."""
+    best, best_value = base, evaluate(sequences, base, objective)
+    report(f"start: {objective} {best_value:.4f}")
     for round_index in range(rounds):
         changed = False
         for name, values in space.items():
@@ -122,13 +159,13 @@ def coordinate_descent(
                     candidate = dataclasses.replace(best, **{name: type(getattr(best, name))(value)})
                 except (ValueError, TypeError):
                     continue
-                auc = mean_auc(sequences, candidate)
-                if auc > best_auc + 1e-4:
-                    best, best_auc, changed = candidate, auc, True
-            report(f"round {round_index + 1}: {name} = {getattr(best, name)}  AUC {best_auc:.4f}")
+                value_now = evaluate(sequences, candidate, objective)
+                if value_now > best_value + 1e-4:
+                    best, best_value, changed = candidate, value_now, True
+            report(f"round {round_index + 1}: {name} = {getattr(best, name)}  {objective} {best_value:.4f}")
         if not changed:
             break
-    return best, best_auc
+    return best, best_value
 
 
 # ------------------------------------------------------------------------------------------
@@ -147,6 +184,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--base", default=None, help="tracker YAML to start from (default: the shipped one)")
     parser.add_argument("--out", type=Path, default=Path("tracker_calibrated.yaml"))
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default="f_score",
+        help="f_score: VOT-LT F of what the node publishes (default); auc: success AUC of every frame's box",
+    )
     parser.add_argument("--device", default="cpu")
     parser.set_defaults(run=run_from_args)
 
@@ -180,13 +223,17 @@ def run_from_args(args: argparse.Namespace) -> int:
     caching = dataclasses.replace(base, mode="reid", colour_weight=base.colour_weight or 0.5)
     tracker = build_tracker(device=args.device, weights=args.weights, model=args.model, config=caching)
     fit = _cache_seeds(tracker, seeds)
-    best, auc = coordinate_descent(fit, base, rounds=args.rounds)
+    best, _ = coordinate_descent(fit, base, rounds=args.rounds, objective=args.objective)
     save_yaml(best, args.out)
-    print(f"wrote {args.out}: AUC {auc:.4f} on seeds {args.seeds} (start {mean_auc(fit, base):.4f})")
+    print(f"wrote {args.out}, fitted on seeds {args.seeds} for {args.objective}")
+    print(_summary("fit", fit, base, best))
     if check_seeds:
         check = _cache_seeds(tracker, check_seeds)
-        print(
-            f"check seeds {args.check_seeds}: "
-            f"AUC {mean_auc(check, best):.4f} (start {mean_auc(check, base):.4f})"
-        )
+        print(_summary(f"check seeds {args.check_seeds}", check, base, best))
     return 0
+
+
+def _summary(label: str, sequences: list[CachedSequence], base: TrackerConfig, best: TrackerConfig) -> str:
+    before = (published_f_score(sequences, base), mean_auc(sequences, base))
+    after = (published_f_score(sequences, best), mean_auc(sequences, best))
+    return f"{label}: F-score {before[0]:.4f} -> {after[0]:.4f}, AUC {before[1]:.4f} -> {after[1]:.4f}"

@@ -253,26 +253,10 @@ def vot_lt_scores(
     thresholds = vot_lt_thresholds(presences)
     if len(thresholds) == 0:
         raise MetricError("no presence scores")
-    precision_rows, recall_rows = [], []
-    for pred, presence, gt, absent in zip(preds, presences, gts, absents, strict=True):
-        gt = _as_boxes(gt)
-        pred = sanitize_predictions(pred, gt)[1:]
-        visible = visible_frames(gt, absent)[1:]
-        confidence = np.asarray(presence, dtype=np.float64)[1 : len(gt)]
-        overlap = np.where(visible, iou_continuous(pred, gt[1:]), 0.0)
-        reported = confidence[:, None] >= thresholds[None, :]  # (frames, thresholds)
-        reported_count = reported.sum(axis=0)
-        overlap_sum = (overlap[:, None] * reported).sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            # no report at a threshold: precision 1, recall 0 (the VOT toolkit's convention)
-            precision_rows.append(np.where(reported_count > 0, overlap_sum / reported_count, 1.0))
-        visible_count = max(int(visible.sum()), 1)
-        recall_rows.append(overlap_sum / visible_count)
-    precision_curve = np.mean(precision_rows, axis=0)
-    recall_curve = np.mean(recall_rows, axis=0)
-    denominator = precision_curve + recall_curve
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f_curve = np.where(denominator > 0, 2 * precision_curve * recall_curve / denominator, 0.0)
+    reported = [
+        np.asarray(presence, dtype=np.float64)[:, None] >= thresholds[None, :] for presence in presences
+    ]
+    precision_curve, recall_curve, f_curve = _long_term_curves(preds, reported, gts, absents)
     best = int(np.argmax(f_curve))
     return VotLtScores(
         f_score=float(f_curve[best]),
@@ -283,3 +267,44 @@ def vot_lt_scores(
         precision_curve=precision_curve,
         recall_curve=recall_curve,
     )
+
+
+def reported_f_score(
+    preds: SequenceOf[np.ndarray],
+    reported: SequenceOf[np.ndarray],
+    gts: SequenceOf[np.ndarray],
+    absents: SequenceOf[np.ndarray],
+) -> tuple[float, float, float]:
+    """VOT-LT precision, recall and F at the tracker's own decision: ``reported`` (one bool per
+    frame) says in which frames it claims the target (e.g. its state is not LOST)."""
+    columns = [np.asarray(flags, dtype=bool)[:, None] for flags in reported]
+    precision, recall, f_score = _long_term_curves(preds, columns, gts, absents)
+    return float(precision[0]), float(recall[0]), float(f_score[0])
+
+
+def _long_term_curves(
+    preds: SequenceOf[np.ndarray],
+    reported: SequenceOf[np.ndarray],
+    gts: SequenceOf[np.ndarray],
+    absents: SequenceOf[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision, recall and F per column of ``reported`` (frames x decisions, one per sequence)."""
+    precision_rows, recall_rows = [], []
+    for pred, claims, gt, absent in zip(preds, reported, gts, absents, strict=True):
+        gt = _as_boxes(gt)
+        pred = sanitize_predictions(pred, gt)[1:]
+        visible = visible_frames(gt, absent)[1:]
+        claims = np.asarray(claims, dtype=bool)[1 : len(gt)]
+        overlap = np.where(visible, iou_continuous(pred, gt[1:]), 0.0)
+        claim_count = claims.sum(axis=0)
+        overlap_sum = (overlap[:, None] * claims).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            # no claim at all: precision 1, recall 0 (the VOT toolkit's convention)
+            precision_rows.append(np.where(claim_count > 0, overlap_sum / claim_count, 1.0))
+        recall_rows.append(overlap_sum / max(int(visible.sum()), 1))
+    precision_curve = np.mean(precision_rows, axis=0)
+    recall_curve = np.mean(recall_rows, axis=0)
+    denominator = precision_curve + recall_curve
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f_curve = np.where(denominator > 0, 2 * precision_curve * recall_curve / denominator, 0.0)
+    return precision_curve, recall_curve, f_curve

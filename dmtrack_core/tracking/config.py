@@ -36,7 +36,7 @@ class TrackerConfig:
     # --- matching -------------------------------------------------------------------------
     appearance_weight: float = 0.98  # fused cost = w * cosine distance + (1 - w) * motion distance
     gating_threshold: float = 9.4877  # chi-square 95 % quantile, 4 dof: Kalman motion gate
-    appearance_match_threshold: float = 0.6  # max fused cost for a stage-1 match
+    appearance_match_threshold: float = 0.3  # max fused cost for a stage-1 match
     iou_match_threshold: float = 0.8  # max IoU distance (1 - IoU) for a stage-2 match
     # a leftover candidate overlapping the matched target this much is a second box on the
     # target (NMS keeps parts and near-duplicates), not a new object
@@ -49,14 +49,14 @@ class TrackerConfig:
     # --- target identity ------------------------------------------------------------------
     # below this similarity to the appearance memory a candidate is not the target at all
     # (and its identity confidence, which scales presence, is zero)
-    identity_min_similarity: float = 0.7
+    identity_min_similarity: float = 0.5
     # a candidate must be this similar to the memory (for reacquire_frames frames) to
     # become the target after the target was lost
-    reacquire_similarity: float = 0.9
+    reacquire_similarity: float = 0.75
     reacquire_frames: int = 2
     # a candidate must be more similar to the target memory than to any distractor anchor
     # by this margin to count as the target
-    anchor_margin: float = -0.05
+    anchor_margin: float = 0.02
 
     # --- appearance: learned embedding fused with a colour histogram (tracking/appearance.py)
     # cosine similarities above are (1 - w) * learned + w * colour; 0 = learned embedding only
@@ -68,8 +68,8 @@ class TrackerConfig:
     presence_low: float = 0.3  # below: a miss
     presence_high: float = 0.5  # at or above: a confident hit (ends UNCERTAIN)
     misses_to_uncertain: int = 2  # consecutive misses TRACKING -> UNCERTAIN
-    misses_to_lost: int = 10  # consecutive misses (from the first) -> LOST
-    hits_to_confirm: int = 3  # consecutive confident hits UNCERTAIN -> TRACKING
+    misses_to_lost: int = 5  # consecutive misses (from the first) -> LOST
+    hits_to_confirm: int = 4  # consecutive confident hits UNCERTAIN -> TRACKING
 
     # --- appearance memory ----------------------------------------------------------------
     memory_size: int = 8  # ring of confident target embeddings (the template is kept apart)

@@ -62,12 +62,6 @@ def run(tmp_path_factory) -> Run:
     return result
 
 
-@pytest.mark.xfail(
-    reason="issue 7 open: with the shipped weights ~/target overlaps the truth on 78 % of the visible "
-    "frames of this sequence (needs 80 %); it is LOST for a few frames while the target, half out of "
-    "view, re-enters; see MODEL_CARD.md",
-    strict=False,
-)
 def test_target_overlaps_the_truth_on_most_visible_frames(run):
     visible = [i for i in range(1, len(run.stamps)) if not run.sequence.absent[i]]
     hits = [

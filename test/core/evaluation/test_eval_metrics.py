@@ -12,6 +12,7 @@ from dmtrack_core.evaluation.metrics import (
     got10k_scores,
     iou_continuous,
     iou_inclusive,
+    reported_f_score,
     sanitize_predictions,
     score_sequence,
     vot_lt_scores,
@@ -184,3 +185,17 @@ def test_vot_lt_f_score_on_a_hand_case():
     np.testing.assert_allclose(scores.recall_curve, [0.75, 0.75, 0.5, 0.5])
     assert scores.f_score == pytest.approx(2 / 3)
     assert scores.threshold == pytest.approx(0.9)
+
+
+def test_reported_f_score_scores_the_trackers_own_decision():
+    gt = _still_boxes(5, (0, 0, 10, 10))
+    absent = np.array([False, False, False, True, True])
+    pred = np.array([[0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 5, 10], [0, 0, 10, 10], [0, 0, 10, 10]], float)
+    # claims in frames 1 (IoU 1), 2 (IoU 0.5) and 3 (absent): P = 1.5/3, R = 1.5/2 -> F = 0.6,
+    # the same as the presence threshold 0.6 above picks out
+    reported = np.array([True, True, True, True, False])
+    precision, recall, f_score = reported_f_score([pred], [reported], [gt], [absent])
+    assert (precision, recall) == pytest.approx((0.5, 0.75))
+    assert f_score == pytest.approx(0.6)
+    # claiming nothing: precision 1 by convention, recall 0, F 0
+    assert reported_f_score([pred], [np.zeros(5, bool)], [gt], [absent]) == pytest.approx((1.0, 0.0, 0.0))

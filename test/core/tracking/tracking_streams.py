@@ -25,6 +25,7 @@ def scripted_config(**overrides: object) -> TrackerConfig:
     embeddings spread, and the shipped defaults are fitted to the shipped network's."""
     values: dict[str, object] = dict(
         identity_min_similarity=0.7,
+        reacquire_similarity=0.9,  # between the look-alikes' 0.82 and the target's own views
         anchor_margin=0.02,
         presence_high=0.5,
         memory_write_presence=0.6,
