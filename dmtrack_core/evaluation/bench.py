@@ -6,7 +6,7 @@
    without the colour cue, an ablation), CSRT and
    KCF (MIL with ``--mil``), scored with the LaSOT rules plus the VOT-LT F-score.
 3. Speed at 640x480: per-frame latency of the model forward alone (extract + detect) and of
-   the whole tracker, and of CSRT / KCF; FPS, p50, p95.
+   the whole tracker, and of CSRT / KCF, all taking turns on each frame; FPS, p50, p95.
 4. BENCHMARKS.md (tables, plots, the command, the hardware, the date); the plots it shows go
    to ``docs/bench/`` because ``bench_output/`` is not in the repository.
 
@@ -25,8 +25,10 @@ import shlex
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -146,22 +148,30 @@ def _speed_frames(sequence: Sequence, count: int) -> list[np.ndarray]:
     return [cv2.resize(f, (640, 480)) if f.shape[:2] != (480, 640) else f for f in frames]
 
 
-def _time_tracker(
-    tracker: SequenceTracker, frames: list[np.ndarray], box: np.ndarray, device: str
-) -> np.ndarray:
-    tracker.initialize(frames[0], box)
-    latencies = []
-    for index, frame in enumerate(frames[1:]):
-        _synchronize(device)
-        start = time.perf_counter()
-        tracker.track(frame)
-        _synchronize(device)
-        if index >= 3:  # the first calls pay for lazy allocations
-            latencies.append((time.perf_counter() - start) * 1000.0)
-    return np.asarray(latencies)
+WARM_UP_CALLS = 4  # the first calls of each contender pay for lazy allocations: not timed
 
 
-def _time_model_forward(frames: list[np.ndarray], box: np.ndarray, device: str) -> np.ndarray:
+@dataclass
+class _Contender:
+    """One row of the speed table: ``prepare`` (untimed) turns a frame into the input of
+    ``step`` (timed)."""
+
+    name: str
+    note: str
+    device: str
+    prepare: Callable[[np.ndarray], Any]
+    step: Callable[[Any], Any]
+    latencies_ms: list[float]
+
+
+def _tracker_contender(
+    tracker: SequenceTracker, note: str, device: str, first: np.ndarray, box: np.ndarray
+) -> _Contender:
+    tracker.initialize(first, box)
+    return _Contender(tracker.name, note, device, lambda frame: frame, tracker.track, [])
+
+
+def _model_forward_contender(first: np.ndarray, box: np.ndarray, device: str) -> _Contender:
     """The network alone on whole 640x480 frames: feature extraction and detection against a
     template made once; random weights time the same as trained ones."""
     import torch
@@ -173,39 +183,48 @@ def _time_model_forward(frames: list[np.ndarray], box: np.ndarray, device: str) 
     model = build_model("dmtrack_lite").eval().to(device)
     config = model.config
 
-    def prepare(frame: np.ndarray) -> tuple[torch.Tensor, object]:
+    def prepare(frame: np.ndarray) -> Any:
         padded, placement = letterbox(frame, tuple(config.input_wh), config.size_divisor)
         return to_tensor(padded, tuple(config.pixel_mean), tuple(config.pixel_std), device), placement
 
-    latencies = []
     with torch.inference_mode():
-        image, placement = prepare(frames[0])
-        features = model.extract(image)
+        image, placement = prepare(first)
         box_net = torch.as_tensor(placement.box_to_network(box), device=device).view(1, 4)
-        template = model.make_template(features, box_net)
-        for index, frame in enumerate(frames[1:]):
-            image, _ = prepare(frame)
-            _synchronize(device)
+        template = model.make_template(model.extract(image), box_net)
+
+    def step(prepared: Any) -> None:
+        with torch.inference_mode():
+            model.detect(model.extract(prepared[0]), template, 0.05, 0.5, 50)
+
+    return _Contender("DMTrack-lite model forward", "", device, prepare, step, [])
+
+
+def _time_interleaved(contenders: list[_Contender], frames: list[np.ndarray]) -> None:
+    """Each frame goes to every contender in turn; latencies after the warm-up calls are kept."""
+    for index, frame in enumerate(frames):
+        for contender in contenders:
+            prepared = contender.prepare(frame)
+            _synchronize(contender.device)
             start = time.perf_counter()
-            model.detect(model.extract(image), template, 0.05, 0.5, 50)
-            _synchronize(device)
-            if index >= 3:
-                latencies.append((time.perf_counter() - start) * 1000.0)
-    return np.asarray(latencies)
+            contender.step(prepared)
+            _synchronize(contender.device)
+            if index >= WARM_UP_CALLS:
+                contender.latencies_ms.append((time.perf_counter() - start) * 1000.0)
 
 
 def _speed(options: BenchOptions, sequence: Sequence) -> list[SpeedRow]:
+    """All contenders take turns on each frame, so a change in the machine's load during the
+    run slows them alike instead of whichever happened to be measured then."""
     frames = _speed_frames(sequence, options.speed_frames)
     box = sequence.init_box * (640.0 / sequence.read_frame(0).shape[1])
-    rows = []
-    _log(f"speed: {len(frames)} frames at 640x480 on {options.device}")
+    _log(f"speed: {len(frames)} frames at 640x480 on {options.device}, contenders interleaved")
+    contenders: list[_Contender] = []
+    unavailable: list[SpeedRow] = []
     if any(spec in MODEL_TRACKERS for spec in options.trackers):
         try:
-            rows.append(
-                SpeedRow("DMTrack-lite model forward", _time_model_forward(frames, box, options.device))
-            )
+            contenders.append(_model_forward_contender(frames[0], box, options.device))
         except Exception as exc:
-            rows.append(
+            unavailable.append(
                 SpeedRow("DMTrack-lite model forward", None, f"unavailable: {type(exc).__name__}: {exc}")
             )
     for spec in options.trackers:
@@ -214,12 +233,22 @@ def _speed(options: BenchOptions, sequence: Sequence) -> list[SpeedRow]:
                 warnings.simplefilter("ignore")  # already reported with the accuracy rows
                 tracker = make_sequence_tracker(spec, options.device, options.weights)
         except Exception as exc:
-            rows.append(SpeedRow(spec, None, f"tracker unavailable: {type(exc).__name__}: {exc}"))
+            unavailable.append(SpeedRow(spec, None, f"tracker unavailable: {type(exc).__name__}: {exc}"))
             continue
-        device = options.device if spec in MODEL_TRACKERS else "cpu"
-        note = "whole tracker" if spec in MODEL_TRACKERS else "OpenCV, CPU"
-        rows.append(SpeedRow(tracker.name, _time_tracker(tracker, frames, box, device), note))
-        _log(f"speed: {rows[-1].cells()}")
+        model = spec in MODEL_TRACKERS
+        contenders.append(
+            _tracker_contender(
+                tracker,
+                "whole tracker" if model else "OpenCV, CPU",
+                options.device if model else "cpu",
+                frames[0],
+                box,
+            )
+        )
+    _time_interleaved(contenders, frames[1:])
+    rows = [SpeedRow(c.name, np.asarray(c.latencies_ms), c.note) for c in contenders] + unavailable
+    for row in rows:
+        _log(f"speed: {row.cells()}")
     return rows
 
 
@@ -319,9 +348,11 @@ alone: the difference to DMTrack-reid is what the colour histograms add.
 
 ## Speed at 640x480 ({options.device})
 
-Latency per frame over {options.speed_frames} frames of the first suite sequence (the first calls
-excluded). The model forward row is feature extraction plus detection alone; the tracker rows
-add preprocessing, colour histograms (reid), association and the state machine.
+Latency per frame over {options.speed_frames} frames of the first suite sequence (the first
+{WARM_UP_CALLS} calls excluded). All rows are timed in turn on each frame, so a change of the
+machine's load during the run affects them alike. The model forward row is feature extraction
+plus detection alone; the tracker rows add preprocessing, colour histograms (reid), association
+and the state machine.
 
 {_table(["What", "FPS", "p50 ms", "p95 ms", "Note"], [row.cells() for row in speed])}
 

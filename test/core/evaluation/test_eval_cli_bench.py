@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from dmtrack_core.cli import main
-from dmtrack_core.evaluation.bench import BenchOptions, run_bench
+from dmtrack_core.evaluation.bench import (
+    WARM_UP_CALLS,
+    BenchOptions,
+    _Contender,
+    _time_interleaved,
+    run_bench,
+)
 from dmtrack_core.evaluation.runner import result_paths
 
 
@@ -59,3 +67,18 @@ def test_miniature_bench_writes_the_report(tmp_path: Path):
     stamp = frame.stat().st_mtime_ns
     run_bench(options, "dmtrack bench --test")
     assert frame.stat().st_mtime_ns == stamp
+
+
+def test_speed_contenders_take_turns_on_each_frame():
+    calls: list[tuple[str, int]] = []
+
+    def contender(name: str) -> _Contender:
+        return _Contender(
+            name, "", "cpu", lambda frame: int(frame[0, 0, 0]), lambda i: calls.append((name, i)), []
+        )
+
+    frames = [np.full((2, 2, 3), i, np.uint8) for i in range(WARM_UP_CALLS + 3)]
+    first, second = contender("a"), contender("b")
+    _time_interleaved([first, second], frames)
+    assert calls == [(name, i) for i in range(len(frames)) for name in ("a", "b")]
+    assert len(first.latencies_ms) == len(second.latencies_ms) == 3
