@@ -211,14 +211,14 @@ class TargetAssociator:
             detections.embeddings.reshape(-1, self.memory.dim),
         )
         lost = self.state is TrackState.LOST
-        for row, tracklet in enumerate(track_rows):
-            if tracklet.track_id == self.target_track_id:
-                cost[row] = np.clip(1.0 - similarity, 0.0, 2.0)
-                cost[row, ~target_like] = np.inf
-                if lost:
-                    # its motion model has coasted too long to vouch for anything: from LOST
-                    # only a candidate as similar as a re-acquisition needs may continue it
-                    cost[row, ~strong_match] = np.inf
+        target_row = self._row_of_target(track_rows)
+        if target_row is not None:
+            cost[target_row] = np.clip(1.0 - similarity, 0.0, 2.0)
+            cost[target_row, ~target_like] = np.inf
+            if lost:
+                # its motion model has coasted too long to vouch for anything: from LOST
+                # only a candidate as similar as a re-acquisition needs may continue it
+                cost[target_row, ~strong_match] = np.inf
         cost = fuse_motion(
             self.kalman,
             cost,
@@ -227,7 +227,6 @@ class TargetAssociator:
             config.appearance_weight,
             config.gating_threshold,
         )
-        target_row = next((r for r, t in enumerate(track_rows) if t.track_id == self.target_track_id), None)
         matches, unmatched_rows, unmatched_detections = linear_assignment_with_priority(
             cost, config.appearance_match_threshold, target_row
         )
@@ -240,12 +239,11 @@ class TargetAssociator:
         overlap = iou_distance(
             np.array([t.predicted_box_xyxy for t in recent]).reshape(-1, 4), detections.boxes_xyxy[remaining]
         )
-        for row, tracklet in enumerate(recent):
-            if tracklet.track_id == self.target_track_id:
-                overlap[row, ~target_like[remaining]] = np.inf
-                if lost:
-                    overlap[row, ~strong_match[remaining]] = np.inf
-        target_row = next((r for r, t in enumerate(recent) if t.track_id == self.target_track_id), None)
+        target_row = self._row_of_target(recent)
+        if target_row is not None:
+            overlap[target_row, ~target_like[remaining]] = np.inf
+            if lost:
+                overlap[target_row, ~strong_match[remaining]] = np.inf
         matches, _, unmatched_columns = linear_assignment_with_priority(
             overlap, config.iou_match_threshold, target_row
         )
@@ -359,6 +357,9 @@ class TargetAssociator:
             ):
                 self.memory.write_anchor(tracklet.track_id, tracklet.last_embedding)
                 self._last_anchor_write = self.frame_index
+
+    def _row_of_target(self, rows: list[Tracklet]) -> int | None:
+        return next((r for r, t in enumerate(rows) if t.track_id == self.target_track_id), None)
 
     def _new_tracklet(self, box_xyxy: np.ndarray, score: float, embedding: np.ndarray) -> Tracklet:
         tracklet = Tracklet(self._next_track_id, box_xyxy, score, embedding, self.kalman, self.frame_index)
