@@ -111,7 +111,8 @@ def _run(command: list[str], cwd: Path) -> None:
         raise PackageFetchError(f"{command[0]} is not available on this machine (needed for {command})")
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     if result.returncode != 0:
-        raise PackageFetchError(f"{' '.join(command)} failed ({result.returncode}): {result.stderr.strip()[-600:]}")
+        detail = result.stderr.strip()[-600:]
+        raise PackageFetchError(f"{' '.join(command)} failed ({result.returncode}): {detail}")
 
 
 def _fetch_debian(name: str, scratch: Path, staging: Path) -> None:
