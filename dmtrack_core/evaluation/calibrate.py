@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
+from dmtrack_core.boxes import xywh_to_xyxy, xyxy_to_xywh
 from dmtrack_core.config import save_yaml
 from dmtrack_core.evaluation.metrics import average_scores, reported_f_score, score_sequence
 from dmtrack_core.tracking.association import FrameCandidates, TargetAssociator
 from dmtrack_core.tracking.config import TrackerConfig, load_tracker_config
 from dmtrack_core.tracking.state import TrackState
-from dmtrack_core.tracking.tracker import xywh_to_xyxy, xyxy_to_xywh
 
 # What is searched by default: the settings that depend on the weights' score and embedding
 # spread. Geometry (Kalman noise, gating) is searched too: it depends on how well boxes fit.

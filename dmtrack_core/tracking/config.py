@@ -1,87 +1,123 @@
-"""All tracker thresholds in one typed dataclass, with the reason for each default.
+"""All tracker settings in one typed dataclass, with the reason for each value.
 
-Defaults live here and in ``dmtrack_core/configs/tracker.yaml`` (which must agree; a test
-checks it). Similarities are cosines of appearance vectors (the ReID embedding fused with a
-colour histogram, see ``appearance.py``); boxes are in image pixels.
+The values themselves are written once, in ``dmtrack_core/configs/tracker.yaml`` (the file
+``dmtrack calibrate`` refits): each field's default is read from there when this module is
+imported, so ``TrackerConfig()`` and ``load_tracker_config()`` agree by construction and a
+field without a value in the YAML file fails at import, naming the field. Similarities are
+cosines of appearance vectors (the ReID embedding fused with a colour histogram, see
+``appearance.py``); boxes are in image pixels.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-from dmtrack_core.config import from_dict, load_yaml
+import yaml
+
+from dmtrack_core.config import ConfigError, from_dict, load_yaml
 
 MODES = ("global", "reid")
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "configs" / "tracker.yaml"
+
+
+def _read_defaults(path: Path) -> dict[str, Any]:
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read the tracker defaults {path}: {exc}") from exc
+    # YAML lists become tuples: dataclass defaults must be immutable
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+
+
+_DEFAULTS = _read_defaults(DEFAULT_CONFIG_PATH)
+
+
+def _default(name: str) -> Any:
+    if name not in _DEFAULTS:
+        raise ConfigError(f"{DEFAULT_CONFIG_PATH.name} has no value for TrackerConfig.{name}")
+    return _DEFAULTS[name]
 
 
 @dataclass
 class TrackerConfig:
     # "reid": keep every look-alike as a tracklet and follow the target's identity (default);
     # "global": the original DMTrack-GS rule, argmax of score * centerness over the frame.
-    mode: str = "reid"
+    mode: str = _default("mode")
 
     # --- network candidates -------------------------------------------------------------
-    score_threshold: float = 0.1  # detect(): low, so weak target evidence still reaches association
-    nms_iou: float = 0.5  # the original release's NMS IoU
-    max_candidates: int = 20
+    # detect(): low, so weak target evidence still reaches association
+    score_threshold: float = _default("score_threshold")
+    nms_iou: float = _default("nms_iou")  # the original release's NMS IoU
+    max_candidates: int = _default("max_candidates")
 
     # --- tracklets ------------------------------------------------------------------------
-    candidate_score: float = 0.15  # candidates below this neither create nor update tracklets
-    max_tracklets: int = 16  # hard cap; the least relevant non-target tracklets go first
-    max_unmatched_frames: int = 30  # a tracklet unseen this long is deleted
-    embedding_momentum: float = 0.9  # tracklet embedding EMA (FairMOT)
+    # candidates below this neither create nor update tracklets
+    candidate_score: float = _default("candidate_score")
+    # hard cap; the least relevant non-target tracklets go first
+    max_tracklets: int = _default("max_tracklets")
+    max_unmatched_frames: int = _default("max_unmatched_frames")  # a tracklet unseen this long is deleted
+    embedding_momentum: float = _default("embedding_momentum")  # tracklet embedding EMA (FairMOT)
 
     # --- matching -------------------------------------------------------------------------
-    appearance_weight: float = 0.98  # fused cost = w * cosine distance + (1 - w) * motion distance
-    gating_threshold: float = 9.4877  # chi-square 95 % quantile, 4 dof: Kalman motion gate
-    appearance_match_threshold: float = 0.3  # max fused cost for a stage-1 match
-    iou_match_threshold: float = 0.8  # max IoU distance (1 - IoU) for a stage-2 match
+    # fused cost = w * cosine distance + (1 - w) * motion distance
+    appearance_weight: float = _default("appearance_weight")
+    # chi-square 95 % quantile, 4 dof: Kalman motion gate
+    gating_threshold: float = _default("gating_threshold")
+    # max fused cost for a stage-1 match
+    appearance_match_threshold: float = _default("appearance_match_threshold")
+    # max IoU distance (1 - IoU) for a stage-2 match
+    iou_match_threshold: float = _default("iou_match_threshold")
     # a leftover candidate overlapping the matched target this much is a second box on the
     # target (NMS keeps parts and near-duplicates), not a new object
-    duplicate_iou: float = 0.3
+    duplicate_iou: float = _default("duplicate_iou")
 
     # --- Kalman filter (fractions of the box height) ---------------------------------------
-    kalman_position_std: float = 0.1
-    kalman_velocity_std: float = 0.025
+    kalman_position_std: float = _default("kalman_position_std")
+    kalman_velocity_std: float = _default("kalman_velocity_std")
 
     # --- target identity ------------------------------------------------------------------
     # below this similarity to the appearance memory a candidate is not the target at all
     # (and its identity confidence, which scales presence, is zero)
-    identity_min_similarity: float = 0.5
+    identity_min_similarity: float = _default("identity_min_similarity")
     # a candidate must be this similar to the memory (for reacquire_frames frames) to
     # become the target after the target was lost
-    reacquire_similarity: float = 0.75
-    reacquire_frames: int = 2
+    reacquire_similarity: float = _default("reacquire_similarity")
+    reacquire_frames: int = _default("reacquire_frames")
     # a candidate must be more similar to the target memory than to any distractor anchor
     # by this margin to count as the target
-    anchor_margin: float = 0.02
+    anchor_margin: float = _default("anchor_margin")
 
     # --- appearance: learned embedding fused with a colour histogram (tracking/appearance.py)
     # cosine similarities above are (1 - w) * learned + w * colour; 0 = learned embedding only
-    colour_weight: float = 0.8
-    colour_bins: tuple[int, int, int] = (30, 4, 4)  # hue (6 OpenCV units each), saturation, value
-    colour_box_shrink: float = 0.6  # the central part of the box; its border is mostly background
+    colour_weight: float = _default("colour_weight")
+    # hue (6 OpenCV units each), saturation, value
+    colour_bins: tuple[int, int, int] = _default("colour_bins")
+    # the central part of the box; its border is mostly background
+    colour_box_shrink: float = _default("colour_box_shrink")
 
     # --- state machine (presence = score * identity confidence) -----------------------------
-    presence_low: float = 0.3  # below: a miss
-    presence_high: float = 0.5  # at or above: a confident hit (ends UNCERTAIN)
-    misses_to_uncertain: int = 2  # consecutive misses TRACKING -> UNCERTAIN
-    misses_to_lost: int = 5  # consecutive misses (from the first) -> LOST
-    hits_to_confirm: int = 4  # consecutive confident hits UNCERTAIN -> TRACKING
+    presence_low: float = _default("presence_low")  # below: a miss
+    presence_high: float = _default("presence_high")  # at or above: a confident hit (ends UNCERTAIN)
+    misses_to_uncertain: int = _default("misses_to_uncertain")  # consecutive misses TRACKING -> UNCERTAIN
+    misses_to_lost: int = _default("misses_to_lost")  # consecutive misses (from the first) -> LOST
+    hits_to_confirm: int = _default("hits_to_confirm")  # consecutive confident hits UNCERTAIN -> TRACKING
 
     # --- appearance memory ----------------------------------------------------------------
-    memory_size: int = 8  # ring of confident target embeddings (the template is kept apart)
-    memory_write_presence: float = 0.3
-    memory_write_similarity: float = 0.8
-    memory_write_interval: int = 5  # frames between writes, so the ring spans time
-    distractor_anchors: int = 4  # embeddings of look-alikes seen while the target was sure
-    anchor_min_similarity: float = 0.5  # only look-alikes are worth remembering
-    anchor_min_hits: int = 3  # a distractor tracklet must be this established
+    # ring of confident target embeddings (the template is kept apart)
+    memory_size: int = _default("memory_size")
+    memory_write_presence: float = _default("memory_write_presence")
+    memory_write_similarity: float = _default("memory_write_similarity")
+    # frames between writes, so the ring spans time
+    memory_write_interval: int = _default("memory_write_interval")
+    # embeddings of look-alikes seen while the target was sure
+    distractor_anchors: int = _default("distractor_anchors")
+    anchor_min_similarity: float = _default("anchor_min_similarity")  # only look-alikes are worth remembering
+    anchor_min_hits: int = _default("anchor_min_hits")  # a distractor tracklet must be this established
 
     # --- click to box ---------------------------------------------------------------------
-    click_box_size: float = 64.0  # default box side (image pixels) centred on a click
+    click_box_size: float = _default("click_box_size")  # default box side (image pixels) centred on a click
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -10,25 +10,22 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from dmtrack_core.boxes import iou_matrix
 from dmtrack_core.tracking.kalman import KalmanFilter
+
+__all__ = [
+    "cosine_distance",
+    "cosine_similarity",
+    "fuse_motion",
+    "iou_distance",
+    "iou_matrix",
+    "linear_assignment",
+    "linear_assignment_with_priority",
+    "normalize_rows",
+]
 
 # stands in for inf inside the solver (which needs finite costs); never accepted as a match
 _FORBIDDEN = 1e6
-
-
-def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
-    """(N, 4) x (M, 4) xyxy boxes -> (N, M) intersection over union."""
-    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    intersection = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - intersection
-    return np.where(union > 0, intersection / np.maximum(union, 1e-12), 0.0)
 
 
 def iou_distance(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:

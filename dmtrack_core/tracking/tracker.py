@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dmtrack_core.boxes import xywh_to_xyxy, xyxy_to_xywh
 from dmtrack_core.preprocess import Letterbox, letterbox, to_tensor
 from dmtrack_core.tracking.appearance import colour_histograms
 from dmtrack_core.tracking.association import FrameCandidates, TargetAssociator
@@ -424,20 +425,6 @@ def _check_box(box_xywh: Any, image_hw: tuple[int, int]) -> np.ndarray:
     if x2 - x1 <= 0 or y2 - y1 <= 0:
         raise InvalidBoxError(f"box {box.tolist()} lies outside the {width}x{height} image")
     return np.array([x1, y1, x2 - x1, y2 - y1])
-
-
-def xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
-    boxes = np.asarray(boxes, dtype=np.float64)
-    out = boxes.copy()
-    out[..., 2:] = boxes[..., :2] + boxes[..., 2:]
-    return out
-
-
-def xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
-    boxes = np.asarray(boxes, dtype=np.float64)
-    out = boxes.copy()
-    out[..., 2:] = boxes[..., 2:] - boxes[..., :2]
-    return out
 
 
 def _ms_since(start: float) -> float:

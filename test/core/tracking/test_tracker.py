@@ -8,7 +8,9 @@ import warnings
 import numpy as np
 import pytest
 import torch
+import yaml
 
+from dmtrack_core.boxes import xywh_to_xyxy
 from dmtrack_core.tracking import (
     DeviceError,
     InvalidBoxError,
@@ -25,7 +27,7 @@ from dmtrack_core.tracking import (
     resolve_device,
 )
 from dmtrack_core.tracking.appearance import colour_histograms
-from dmtrack_core.tracking.tracker import xywh_to_xyxy
+from dmtrack_core.tracking.config import DEFAULT_CONFIG_PATH
 
 HEIGHT, WIDTH = 96, 128
 FRAMES = 5
@@ -240,8 +242,17 @@ def test_missing_or_corrupt_weights_raise_weights_error(tmp_path) -> None:
         build_tracker(device="cpu", weights=str(corrupt))
 
 
-def test_shipped_yaml_matches_the_dataclass_defaults() -> None:
+def test_every_default_is_written_once_in_the_shipped_yaml(tmp_path) -> None:
+    shipped = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    assert set(shipped) == {f.name for f in dataclasses.fields(TrackerConfig)}
     assert load_tracker_config() == TrackerConfig()
+    assert TrackerConfig().presence_high == shipped["presence_high"]
+    # a user file names only what it changes; the rest comes from the shipped values
+    partial = tmp_path / "partial.yaml"
+    partial.write_text("presence_high: 0.61\n")
+    loaded = load_tracker_config(partial)
+    assert loaded.presence_high == 0.61
+    assert dataclasses.replace(loaded, presence_high=TrackerConfig().presence_high) == TrackerConfig()
     assert load_tracker_config(mode="global").mode == "global"
     with pytest.raises(ValueError):
         TrackerConfig(mode="nearest")
