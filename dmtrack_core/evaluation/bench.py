@@ -1,5 +1,7 @@
 """``dmtrack bench`` (``make bench``): accuracy and speed in one run, written to BENCHMARKS.md.
 
+0. Real footage first (``real_bench.py``): the labelled real clips and one-shot re-detection
+   on real photos, for every tracker; the synthetic suite follows.
 1. The held-out suite (``synth.BENCH_SEEDS``, ``synth.BENCH_CONFIG``) is generated once into
    ``<out>/suite`` and reused.
 2. Accuracy: one-pass evaluation of the lite model in ``global`` and ``reid`` modes (and reid
@@ -61,6 +63,8 @@ class BenchOptions:
     trackers: tuple[str, ...] = MODEL_TRACKERS + BASELINE_TRACKERS
     resume: bool = False
     progress: bool = True
+    real: bool = True  # the real-footage section (labelled real clips, re-detection on photos)
+    redetect_cases: int | None = None  # re-detection cases to run (default: the whole eval split)
 
 
 @dataclass
@@ -296,6 +300,7 @@ def write_markdown(
     plots: list[Path],
     command: str,
     elapsed_s: float,
+    real_section: str = "",
 ) -> Path:
     frames = sum(min(len(s), options.max_frames or len(s)) for s in sequences)
     absent = np.mean(np.concatenate([s.absent[: options.max_frames] for s in sequences]))
@@ -325,6 +330,7 @@ in {elapsed_s / 60:.1f} min. Every number below comes from that one run.
 
 {chr(10).join(f"- {line}" for line in _hardware(options.device))}
 
+{real_section}
 ## Accuracy on the synthetic distractor suite
 
 {len(sequences)} sequences from `dmtrack synth` (seeds {seed_range} of the held-out
@@ -369,6 +375,22 @@ The suite is written to `{options.out}/suite` once and reused; results go to `{o
 
 def run_bench(options: BenchOptions, command: str) -> Path:
     start = time.perf_counter()
+    real_section = ""
+    if options.real:
+        from dmtrack_core.evaluation import real_bench
+
+        real = real_bench.run_real(
+            list(options.trackers),
+            options.device,
+            options.weights,
+            options.out,
+            options.plots,
+            options.resume,
+            options.progress,
+            options.max_frames,
+            options.redetect_cases,
+        )
+        real_section = real_bench.markdown(real, options.markdown.resolve().parent, options.device)
     sequences = _suite(options)
     notes: dict[str, str] = {}
     summaries, unavailable = _accuracy(options, sequences, notes)
@@ -384,7 +406,16 @@ def run_bench(options: BenchOptions, command: str) -> Path:
         ]
     speed = _speed(options, sequences[0])
     path = write_markdown(
-        options, sequences, summaries, unavailable, notes, speed, plots, command, time.perf_counter() - start
+        options,
+        sequences,
+        summaries,
+        unavailable,
+        notes,
+        speed,
+        plots,
+        command,
+        time.perf_counter() - start,
+        real_section,
     )
     _log(f"wrote {path} in {(time.perf_counter() - start) / 60:.1f} min")
     return path
@@ -409,6 +440,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--resume", action="store_true", help="keep complete results of an interrupted run")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--no-real", action="store_true", help="skip the real-footage section")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -425,6 +457,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         trackers=tuple(args.trackers),
         resume=args.resume,
         progress=not args.quiet,
+        real=not args.no_real,
     )
     extra = sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "bench" else []
     command = "dmtrack bench" + ("".join(f" {shlex.quote(a)}" for a in extra))
