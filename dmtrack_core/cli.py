@@ -16,6 +16,7 @@ COMMAND_MODULES = {
     "dmtrack_core.model.cli": ("info", "export"),
     "dmtrack_core.evaluation.cli": ("synth", "eval", "bench"),
     "dmtrack_core.evaluation.calibrate": ("calibrate",),
+    "dmtrack_core.evaluation.redetect": ("redetect",),
     "dmtrack_core.training.cli": ("train",),
     "dmtrack_core.packages": ("data",),
 }
