@@ -11,6 +11,7 @@ Nothing here keeps state, so everything is tested without a running node.
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +26,15 @@ from std_msgs.msg import ColorRGBA, Header
 from vision_msgs.msg import BoundingBox2D, Detection2D, Detection2DArray, ObjectHypothesisWithPose
 from visualization_msgs.msg import Marker, MarkerArray
 
+from dmtrack_ros.session import InputError, check_init_box, is_reset_box
 
-class ImageConversionError(ValueError):
+__all__ = ["check_init_box", "is_reset_box"]  # re-exported: the request rules live in the session
+
+UNLIMITED_PIXELS = 2**62
+MIN_FOCAL_PX = 1.0  # a focal length below a pixel is not a camera (markers would fly off to km)
+
+
+class ImageConversionError(InputError):
     """The image message cannot be turned into an RGB array (the reason says why)."""
 
 
@@ -51,6 +59,7 @@ _RAW_ENCODINGS: dict[str, tuple[int, str, int | None]] = {
     "yuyv": (2, "u1", cv2.COLOR_YUV2RGB_YUY2),
 }
 SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(_RAW_ENCODINGS)
+_PACKED_422 = ("yuv422", "uyvy", "yuv422_yuy2", "yuyv")  # two pixels share one chroma pair
 
 STATE_CODES = {
     "UNINITIALIZED": TrackerStatus.UNINITIALIZED,
@@ -68,7 +77,15 @@ DISTRACTOR_CLASS = "distractor"
 # --------------------------------------------------------------------------------------------
 
 
-def image_to_rgb(msg: Image) -> np.ndarray:
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise ImageConversionError(
+            f"image of {width}x{height} = {width * height} pixels is larger than max_image_pixels "
+            f"{max_pixels}; refused before decoding"
+        )
+
+
+def image_to_rgb(msg: Image, max_pixels: int = UNLIMITED_PIXELS) -> np.ndarray:
     """sensor_msgs/Image -> RGB uint8 (H, W, 3), a new array (never a view of the message)."""
     encoding = msg.encoding
     if encoding not in _RAW_ENCODINGS:
@@ -78,6 +95,9 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height == 0 or width == 0:
         raise ImageConversionError(f"zero-size image ({width}x{height})")
+    _check_pixels(width, height, max_pixels)
+    if encoding in _PACKED_422 and width % 2:
+        raise ImageConversionError(f"{encoding} packs pixel pairs, so its width must be even, got {width}")
     channels, dtype_code, conversion = _RAW_ENCODINGS[encoding]
     item_size = np.dtype(dtype_code).itemsize
     row_bytes = width * channels * item_size
@@ -111,18 +131,57 @@ def _as_bytes(data: Any) -> np.ndarray:
         return np.asarray(data, dtype=np.uint8).reshape(-1)
 
 
-def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
-    """sensor_msgs/CompressedImage (JPEG, PNG, anything OpenCV decodes) -> RGB uint8 (H, W, 3)."""
+def compressed_size(data: bytes | np.ndarray) -> tuple[int, int] | None:
+    """(width, height) from a JPEG or PNG header without decoding; None for other formats or
+    a header that cannot be read (the decoder then reports the problem)."""
+    head = bytes(data[:32])
+    if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", head[16:24])
+        return int(width), int(height)
+    if not head.startswith(b"\xff\xd8"):
+        return None
+    view = memoryview(data if isinstance(data, bytes) else np.ascontiguousarray(data).tobytes())
+    position = 2
+    # walk the marker segments to the first start-of-frame (SOF0..SOF15 without DHT/JPG/DAC)
+    while position + 4 <= len(view):
+        if view[position] != 0xFF:
+            return None
+        marker = view[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
+            position += 2
+            continue
+        length = struct.unpack(">H", view[position + 2 : position + 4])[0]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            if position + 9 > len(view):
+                return None
+            height, width = struct.unpack(">HH", view[position + 5 : position + 9])
+            return int(width), int(height)
+        position += 2 + length
+    return None
+
+
+def compressed_to_rgb(msg: CompressedImage, max_pixels: int = UNLIMITED_PIXELS) -> np.ndarray:
+    """sensor_msgs/CompressedImage (JPEG, PNG, anything OpenCV decodes) -> RGB uint8 (H, W, 3).
+
+    JPEG and PNG headers are read first, so an image that would decode to more than
+    ``max_pixels`` (a "decompression bomb") is refused before any memory is spent on it."""
     if "compresseddepth" in msg.format.lower().replace(" ", ""):
         raise ImageConversionError(f"compressedDepth images are not supported (format {msg.format!r})")
     data = _as_bytes(msg.data)
     if data.size == 0:
         raise ImageConversionError("compressed image has no data")
+    size = compressed_size(data)
+    if size is not None:
+        _check_pixels(size[0], size[1], max_pixels)
     decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if decoded is None or decoded.size == 0:
         raise ImageConversionError(
             f"cannot decode {data.size} bytes of compressed image (format {msg.format!r})"
         )
+    _check_pixels(decoded.shape[1], decoded.shape[0], max_pixels)  # formats without a header check
     return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
 
 
@@ -154,26 +213,6 @@ def bbox_to_box(bbox: BoundingBox2D) -> np.ndarray:
     return np.array([centre.x - w / 2.0, centre.y - h / 2.0, w, h], dtype=np.float64)
 
 
-def is_reset_box(box_xywh: Sequence[float]) -> bool:
-    """A 0 x 0 box means 'stop tracking' (documented on init_target and ~/set_target)."""
-    return float(box_xywh[2]) == 0.0 and float(box_xywh[3]) == 0.0
-
-
-def check_init_box(box_xywh: Sequence[float], image_wh: tuple[int, int] | None) -> str | None:
-    """Why ``box_xywh`` cannot start tracking (None when it can). ``image_wh`` None = unknown."""
-    values = [float(v) for v in box_xywh]
-    if not all(math.isfinite(v) for v in values):
-        return f"box {values} is not finite"
-    x, y, w, h = values
-    if w <= 0 or h <= 0:
-        return f"box {values} has no area"
-    if image_wh is not None:
-        width, height = image_wh
-        if x >= width or y >= height or x + w <= 0 or y + h <= 0:
-            return f"box {values} lies outside the {width}x{height} image"
-    return None
-
-
 def _hypothesis(class_id: str, score: float) -> ObjectHypothesisWithPose:
     hypothesis = ObjectHypothesisWithPose()
     hypothesis.hypothesis.class_id = class_id
@@ -194,14 +233,19 @@ def target_detection(result: Any, header: Header) -> Detection2D:
     return make_detection(header, result.box, result.target_id, TARGET_CLASS, result.presence)
 
 
+def ranked_distractors(result: Any | None, max_distractors: int) -> list[Any]:
+    """The strongest ``max_distractors`` look-alikes of a TrackResult, strongest first."""
+    if result is None:
+        return []
+    return sorted(result.distractors, key=lambda d: float(d.score), reverse=True)[:max_distractors]
+
+
 def distractor_array(result: Any | None, header: Header, max_distractors: int) -> Detection2DArray:
     """~/distractors: the strongest ``max_distractors`` look-alikes, id = persistent tracklet id."""
     array = Detection2DArray(header=header)
-    if result is None:
-        return array
-    ranked = sorted(result.distractors, key=lambda d: float(d.score), reverse=True)[:max_distractors]
     array.detections = [
-        make_detection(header, d.box, str(d.track_id), DISTRACTOR_CLASS, d.score) for d in ranked
+        make_detection(header, d.box, str(d.track_id), DISTRACTOR_CLASS, d.score)
+        for d in ranked_distractors(result, max_distractors)
     ]
     return array
 
@@ -212,8 +256,10 @@ class StatusExtras:
 
     processing_ms: float = 0.0
     latency_ms: float = 0.0
+    frames_received: int = 0
     frames_processed: int = 0
     frames_dropped: int = 0
+    frames_lost: int = 0
     frames_since_seen: int = 0
     device: str = ""
     message: str = ""
@@ -242,6 +288,8 @@ def tracker_status(
     status.latency_ms = float(extras.latency_ms)
     status.frames_processed = int(extras.frames_processed)
     status.frames_dropped = int(extras.frames_dropped)
+    status.frames_received = int(extras.frames_received)
+    status.frames_lost = int(extras.frames_lost)
     status.device = extras.device
     status.message = extras.message
     return status
@@ -266,11 +314,15 @@ class PlaneProjection:
     cy: float
 
     @classmethod
-    def from_camera_info(cls, info: CameraInfo, depth: float) -> PlaneProjection | None:
-        k = list(info.k)
-        if len(k) != 9 or k[0] <= 0 or k[4] <= 0:
-            return None  # an uncalibrated camera publishes K = 0
-        return cls(depth, float(k[0]), float(k[4]), float(k[2]), float(k[5]))
+    def from_camera_info(
+        cls, info: CameraInfo, depth: float, image_wh: tuple[int, int] | None = None
+    ) -> PlaneProjection | None:
+        """The pinhole projection of ``info``, or None when it cannot be used (see
+        :func:`camera_info_problem`)."""
+        if camera_info_problem(info, image_wh) is not None:
+            return None
+        k = [float(v) for v in info.k]
+        return cls(depth, k[0], k[4], k[2], k[5])
 
     @classmethod
     def pixel_units(cls, image_wh: tuple[int, int], depth: float, pixel_size: float) -> PlaneProjection:
@@ -281,6 +333,24 @@ class PlaneProjection:
         x = (u - self.cx) * self.depth / self.fx
         y = (v - self.cy) * self.depth / self.fy
         return Point(x=x, y=y, z=self.depth)
+
+
+def camera_info_problem(info: CameraInfo, image_wh: tuple[int, int] | None) -> str | None:
+    """Why ``info`` cannot place boxes in 3-D for images of ``image_wh`` (None when it can)."""
+    k = [float(v) for v in info.k]
+    if len(k) != 9 or not all(math.isfinite(v) for v in k):
+        return f"camera_info K is not 9 finite numbers: {k}"
+    if k[0] == 0.0 and k[4] == 0.0:
+        return "camera_info K is zero (uncalibrated camera)"
+    if k[0] < MIN_FOCAL_PX or k[4] < MIN_FOCAL_PX:
+        return f"camera_info focal lengths fx={k[0]}, fy={k[4]} are below {MIN_FOCAL_PX} pixel"
+    info_wh = (int(info.width), int(info.height))
+    if image_wh is not None and info_wh != (0, 0) and info_wh != tuple(image_wh):
+        return (
+            f"camera_info is for {info_wh[0]}x{info_wh[1]} images but the images are "
+            f"{image_wh[0]}x{image_wh[1]}"
+        )
+    return None
 
 
 TARGET_RGBA = (0.1, 0.9, 0.2, 1.0)

@@ -19,10 +19,13 @@ from typing import Any
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
 from dmtrack_core.config import ConfigError, from_dict
+from dmtrack_ros.session import SessionConfig
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 MODES = ("reid", "global")
-RELIABILITIES = ("best_effort", "reliable")
+ERROR_LOG_INTERVAL_S = 5.0  # a repeating error or warning is logged again after this long
+RELIABILITIES = ("auto", "best_effort", "reliable")
+BACKENDS_HINT = "auto, or a backend name dmtrack_core.tracking.build_tracker accepts"
 
 
 class ParameterError(ValueError):
@@ -64,6 +67,7 @@ PARAMETER_SPECS: tuple[ParameterSpec, ...] = (
         "torch device; cuda falls back to cpu with a warning when absent",
         choices=("auto", "cpu", "cuda", "cuda:N"),
     ),
+    ParameterSpec("backend", "auto", "inference backend passed to the tracker (" + BACKENDS_HINT + ")"),
     ParameterSpec(
         "mode",
         "reid",
@@ -88,20 +92,47 @@ PARAMETER_SPECS: tuple[ParameterSpec, ...] = (
     ),
     ParameterSpec("click_box_size", 64.0, "side of the default box around a click (pixels)", (4.0, 4096.0)),
     # --- input ----------------------------------------------------------------------------
-    ParameterSpec("use_compressed", False, "subscribe to image/compressed instead of image"),
+    ParameterSpec("use_compressed", False, "subscribe to <image>/compressed instead of image"),
     ParameterSpec(
         "qos_reliability",
-        "best_effort",
-        "image subscription reliability (best_effort matches every publisher)",
+        "auto",
+        "image subscription reliability; auto: reliable while every publisher is reliable, else "
+        "best effort (re-checked as publishers come and go); qos_overrides.<topic>.subscription."
+        "reliability overrides it",
         choices=RELIABILITIES,
     ),
-    ParameterSpec("qos_depth", 5, "image subscription queue depth", (1, 100)),
+    ParameterSpec("qos_depth", 2, "image subscription queue depth (keep last)", (1, 100)),
     ParameterSpec("frame_history", 30, "recent frames kept so an init request can name its frame", (1, 300)),
+    ParameterSpec(
+        "frame_history_mb",
+        256,
+        "memory budget (MB) of the recent frames; a 4K stream keeps fewer",
+        (1, 65536),
+    ),
+    ParameterSpec(
+        "max_image_pixels",
+        33_177_600,
+        "largest image (width x height) decoded; larger ones are refused before decoding",
+        (1, 2**31 - 1),
+    ),
     ParameterSpec(
         "max_image_age",
         1.0,
         "frames older than this (s, image stamp to now) are dropped; 0 = no limit",
         (0.0, 3600.0),
+        read_only=False,
+    ),
+    ParameterSpec(
+        "init_wait",
+        1.0,
+        "s an init request waits for the frame it names when that frame has not arrived yet",
+        (0.0, 60.0),
+        read_only=False,
+    ),
+    ParameterSpec(
+        "init_fallback_newest",
+        False,
+        "an init naming a frame no longer buffered (or that never came) uses the newest frame, not fails",
         read_only=False,
     ),
     # --- output ---------------------------------------------------------------------------
@@ -137,16 +168,21 @@ class NodeParams:
     model: str = "dmtrack_lite"
     tracker_config: str = ""
     device: str = "auto"
+    backend: str = "auto"
     mode: str = "reid"
     score_threshold: float = -1.0  # negative: the tracker config's value
     presence_low: float = -1.0
     presence_high: float = -1.0
     click_box_size: float = 64.0
     use_compressed: bool = False
-    qos_reliability: str = "best_effort"
-    qos_depth: int = 5
+    qos_reliability: str = "auto"
+    qos_depth: int = 2
     frame_history: int = 30
+    frame_history_mb: int = 256
+    max_image_pixels: int = 33_177_600
     max_image_age: float = 1.0
+    init_wait: float = 1.0
+    init_fallback_newest: bool = False
     max_distractors: int = 10
     frame_id: str = ""
     publish_debug_image: bool = True
@@ -181,6 +217,17 @@ class NodeParams:
             if value >= 0:
                 overrides[name] = value
         return overrides
+
+
+def session_config(params: NodeParams) -> SessionConfig:
+    return SessionConfig(
+        frame_history=params.frame_history,
+        history_bytes=params.frame_history_mb * 1024 * 1024,
+        max_image_age_s=params.max_image_age,
+        init_wait_s=params.init_wait,
+        init_fallback_newest=params.init_fallback_newest,
+        error_log_interval_s=ERROR_LOG_INTERVAL_S,
+    )
 
 
 def params_from_values(values: dict[str, Any]) -> NodeParams:

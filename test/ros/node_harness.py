@@ -222,13 +222,13 @@ class TestClient:
 
     def wait_for_node(self, process: NodeProcess, timeout: float = 120.0) -> None:
         """Until the node has subscribed to the images and its status reaches us."""
-        status_topic = self.node.resolve_topic_name("dmtrack/status")
+        output_topics = [self.node.resolve_topic_name(f"dmtrack/{name}") for name in OUTPUTS]
         raw_images = "use_compressed:=true" not in process.args
         self.wait_until(
             lambda: (
                 (self.image_pub.get_subscription_count() > 0 or not raw_images)
                 and self.init_pub.get_subscription_count() > 0
-                and self.node.count_publishers(status_topic) > 0
+                and all(self.node.count_publishers(topic) > 0 for topic in output_topics)
             ),
             timeout,
             "the node's subscriptions and publishers",

@@ -66,8 +66,8 @@ def test_launch_file_declares_its_arguments():
 
 def test_params_file_names_exactly_the_declared_parameters():
     document = yaml.safe_load(PARAMS_FILE.read_text())
-    assert list(document) == ["dmtrack"]
-    values = document["dmtrack"]["ros__parameters"]
+    assert list(document) == ["/**"]  # applies under any namespace and node name
+    values = document["/**"]["ros__parameters"]
     declared = [spec.name for spec in PARAMETER_SPECS]
     assert sorted(values) == sorted(declared) == sorted(NodeParams.__dataclass_fields__)
     for spec in PARAMETER_SPECS:  # each value has the declared type (rclpy rejects int for float)

@@ -41,14 +41,15 @@ def wait_log(node, text: str) -> None:
     client.wait_until(lambda: text in process.log(), 20.0, f"log line {text!r}", process)
 
 
-def test_init_before_any_image_is_refused_and_status_unchanged(node):
+def test_init_before_any_image_waits_then_fails_clearly(node):
     process, client, sequence = node
-    response = client.set_target(sequence.ground_truth[0], 0, "too_early")
-    assert not response.success and "no image has been received yet" in response.message
-    client.publish_init(sequence.ground_truth[0], 0, "too_early_topic")
-    wait_log(node, "init_target: no image has been received yet")
-    assert client.messages("status") == []  # nothing to report a state for
-    assert process.alive()
+    response = client.set_target(sequence.ground_truth[0], 0, "too_early")  # waits init_wait (1 s)
+    assert not response.success and "no frame stamped (newest) arrived within init_wait" in response.message
+    stamp = client.now_ns()
+    client.publish_init(sequence.ground_truth[0], stamp, "too_early_topic")
+    status = client.wait_status(stamp, TIMEOUT_S, process)  # an ERROR with the request's header
+    assert status.state == TrackerStatus.ERROR and "init_target: no frame stamped" in status.message
+    assert status.frames_received == 0 and process.alive()
 
 
 def test_cuda_requested_but_absent_runs_on_cpu(node):
@@ -134,13 +135,14 @@ def test_invalid_init_boxes_are_refused_and_the_target_kept(node, box, reason):
     assert after.target_id == "good" and after.state != TrackerStatus.ERROR
 
 
-def test_image_size_change_is_logged_and_tracking_goes_on(node):
+def test_image_size_change_rescales_the_target(node):
     _, _, sequence = node
     small = np.ascontiguousarray(sequence.frames[5][::2, ::2])  # 160 x 120
     process, client, _ = node
     stamp = client.publish_image(small)
     status = client.wait_status(stamp, TIMEOUT_S, process)
     assert status.state != TrackerStatus.ERROR and status.target_id == "good"
+    assert "target rescaled by 0.5" in status.message
     wait_log(node, "image size changed from 320x240 to 160x120")
     targets = [t for t in client.messages("target") if stamp_ns(t.header) == stamp]
     for target in targets:  # boxes are in the pixels of the frame they belong to

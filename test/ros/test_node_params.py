@@ -17,7 +17,7 @@ from dmtrack_ros.params import PARAMETER_SPECS, NodeParams, ParameterError, decl
 def context_with_params(tmp_path):
     """An rclpy context whose global arguments load a modified copy of config/dmtrack.yaml."""
     document = yaml.safe_load(PARAMS_FILE.read_text())
-    document["dmtrack"]["ros__parameters"].update(max_distractors=3, debug_image_scale=0.25, mode="global")
+    document["/**"]["ros__parameters"].update(max_distractors=3, debug_image_scale=0.25, mode="global")
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump(document))
     context = rclpy.Context()

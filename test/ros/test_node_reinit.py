@@ -102,24 +102,24 @@ def test_click_reinitialises_around_the_point(stream):
     assert bx <= cx <= bx + bw and by <= cy <= by + bh and bw > 0 and bh > 0
 
 
-def test_a_frame_no_longer_buffered_falls_back_to_the_newest_with_a_warning(stream):
-    mark = stream.mark()
+def test_an_init_naming_a_frame_no_longer_buffered_fails_and_the_target_is_kept(stream):
     stream.step(1)
-    newest = stream.stamps[stream.index - 1]
-    # the init travels on another topic: make sure the node holds the newest frame first
-    stream.status_with(lambda s: stamp_ns(s.header) == newest, "for the newest frame", mark)
+    before = stream.client.statuses_for(stream.stamps[stream.index - 1])[-1].target_id
     box = stream.sequence.ground_truth[stream.index - 1]
+    gone = 123_456_789  # a stamp far older than every buffered frame
+    response = stream.client.set_target(box, gone, "gone_service")
+    assert not response.success and "is no longer buffered" in response.message
     mark = stream.mark()
-    stream.client.publish_init(box, 123_456_789, "old_frame")  # a stamp that never existed here
-    # wait without publishing: a frame sent meanwhile would become the newest one
-    found = stream.client.wait_until(
-        lambda: [s for s in stream.client.messages("status")[mark:] if s.target_id == "old_frame"],
+    stream.client.publish_init(box, gone, "gone_topic")
+    error = stream.client.wait_until(
+        lambda: [s for s in stream.client.messages("status")[mark:] if s.state == TrackerStatus.ERROR],
         TIMEOUT_S,
-        "a status after an init naming a gone frame",
+        "an ERROR status for an init naming a gone frame",
         stream.process,
-    )
-    assert stamp_ns(found[0].header) == newest
-    assert "is no longer buffered" in stream.process.log()
+    )[0]
+    assert "init_target: the frame stamped 0.123456789 is no longer buffered" in error.message
+    assert stamp_ns(error.header) == gone  # the request's own header
+    assert stream.step(1).target_id == before
 
 
 def test_reset_service_stops_tracking(stream):
