@@ -229,6 +229,10 @@ def run_real(
     return RealResults(sequences, summaries, per_sequence, redetection, unavailable, plots, sheets)
 
 
+def _percent(value: float) -> str:
+    return "-" if not np.isfinite(value) else f"{value:.1%}"
+
+
 def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -248,8 +252,8 @@ def markdown(results: RealResults, markdown_dir: Path, device: str) -> str:
                 f"{s.curves.auc:.3f}",
                 f"{s.curves.precision_at_20:.3f}",
                 f"{s.vot_lt.f_score:.3f} ({s.vot_lt.precision:.2f} / {s.vot_lt.recall:.2f})",
-                f"{row.success_rate:.1%}" if row else "-",
-                f"{row.lookalike_success_rate:.1%}" if row else "-",
+                _percent(row.success_rate) if row else "-",
+                _percent(row.lookalike_success_rate) if row else "-",
                 f"{s.fps:.1f}",
             ]
         )

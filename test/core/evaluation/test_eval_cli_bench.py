@@ -55,11 +55,16 @@ def test_miniature_bench_writes_the_report(tmp_path: Path):
         speed_frames=10,
         trackers=("kcf",),
         progress=False,
+        redetect_cases=4,
     )
     path = run_bench(options, "dmtrack bench --test")
     text = path.read_text()
     assert "| KCF |" in text and "## Speed at 640x480" in text and "dmtrack bench --test" in text
     assert "![success](docs/bench/success.png)" in text
+    # real footage leads, the synthetic suite follows
+    assert text.index("## Real footage") < text.index("## Accuracy on the synthetic distractor suite")
+    assert "![real_success](docs/bench/real_success.png)" in text
+    assert "![real_cockatoo](docs/bench/real_cockatoo.png)" in text
     for name in ("success.png", "precision.png", "norm_precision.png"):
         assert (tmp_path / "docs" / "bench" / name).exists()
     # the suite is reused: a second run does not rewrite its frames
