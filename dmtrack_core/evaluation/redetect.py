@@ -42,7 +42,8 @@ FRAME_SIDE = 640  # every photo is scaled so that its longer side is this (a cam
 MIN_BOX_SIDE = 24  # in the scaled photo: smaller boxes are not a fair one-shot target
 SUCCESS_IOU = 0.5
 DEFAULT_WARPS_PER_BOX = 3
-DEFAULT_TRACKERS = ("csrt", "kcf", "dmtrack-reid", "dmtrack-global")
+STAY_SPEC = "stay"  # the do-nothing answer: the init box again (what a lost tracker repeats)
+DEFAULT_TRACKERS = (STAY_SPEC, "csrt", "kcf", "dmtrack-reid", "dmtrack-global")
 
 
 class PhotoListError(ValueError):
@@ -300,6 +301,11 @@ class RedetectionCase:
     def search_image(self) -> np.ndarray:
         return warp_image(self.init_image, self.warp, self.matrix)
 
+    @property
+    def moved(self) -> bool:
+        """Whether answering the init box again fails: the cases that need a re-detection."""
+        return float(iou_continuous(self.init_box_xywh, self.truth_box_xywh)[0]) < SUCCESS_IOU
+
 
 def case_rng(seed: int, photo: PhotoBox, warp_index: int) -> np.random.Generator:
     """A generator per (seed, box, warp): adding a box to the list changes no other case."""
@@ -369,11 +375,13 @@ class RedetectionScore:
     name: str
     success_rate: float  # share of cases with IoU >= SUCCESS_IOU
     lookalike_success_rate: float  # the same over cases on photos with look-alikes (nan: none)
+    moved_success_rate: float  # the same over cases where the init box itself misses the truth
     mean_iou: float
     ious: np.ndarray  # per case, in ``cases`` order
     cases: list[str]  # case names
     boxes: np.ndarray = field(repr=False)  # (N, 4) the tracker's x, y, w, h per case
     lookalikes: np.ndarray = field(repr=False)  # (N,) bool
+    moved: np.ndarray = field(repr=False)  # (N,) bool: IoU(init box, truth) < SUCCESS_IOU
     seconds: float = 0.0  # initialise + track, all cases
 
     @property
@@ -384,6 +392,10 @@ class RedetectionScore:
     def lookalike_count(self) -> int:
         return int(self.lookalikes.sum())
 
+    @property
+    def moved_count(self) -> int:
+        return int(self.moved.sum())
+
 
 def score_boxes(
     name: str, cases: Sequence[RedetectionCase], boxes: np.ndarray, seconds: float = 0.0
@@ -393,18 +405,44 @@ def score_boxes(
     ious = iou_continuous(boxes, truth) if len(cases) else np.zeros(0)
     ious = np.where(np.isfinite(ious), ious, 0.0)
     lookalikes = np.array([c.lookalikes for c in cases], dtype=bool)
+    moved = np.array([c.moved for c in cases], dtype=bool)
     success = ious >= SUCCESS_IOU
     return RedetectionScore(
         name=name,
         success_rate=float(success.mean()) if len(cases) else float("nan"),
         lookalike_success_rate=float(success[lookalikes].mean()) if lookalikes.any() else float("nan"),
+        moved_success_rate=float(success[moved].mean()) if moved.any() else float("nan"),
         mean_iou=float(ious.mean()) if len(cases) else float("nan"),
         ious=ious,
         cases=[c.name for c in cases],
         boxes=boxes,
         lookalikes=lookalikes,
+        moved=moved,
         seconds=seconds,
     )
+
+
+class StayTracker:
+    """Answers the init box: the floor any tracker must beat (a lost tracker that repeats its
+    last box scores exactly this)."""
+
+    name = "stay (init box)"
+
+    def __init__(self) -> None:
+        self._box = np.zeros(4, dtype=np.float64)
+
+    def initialize(self, image: np.ndarray, box_xywh: np.ndarray) -> None:
+        self._box = np.asarray(box_xywh, dtype=np.float64).reshape(4).copy()
+
+    def track(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        return self._box.copy(), 1.0
+
+
+def make_tracker(spec: str, device: str = "cpu", weights: str | None = None) -> SequenceTracker:
+    """``stay`` or any spec ``runner.make_sequence_tracker`` takes."""
+    if spec.lower() == STAY_SPEC:
+        return StayTracker()
+    return make_sequence_tracker(spec, device, weights)
 
 
 def score_tracker(
@@ -539,17 +577,17 @@ def run_redetection(
     sheet_tracker: str = "dmtrack-reid",
     progress: bool = True,
 ) -> list[RedetectionScore]:
-    """Score each tracker spec (as ``runner.make_sequence_tracker`` takes) on one split; with
+    """Score each tracker spec (``stay``, or what ``runner.make_sequence_tracker`` takes) on one split; with
     ``sheet``, also draw a contact sheet of ``sheet_tracker``'s answers (or the first
     tracker's when that one is not run)."""
     cases = load_cases(split, seed, warps_per_box)
     _log(f"{len(cases)} cases ({sum(c.lookalikes for c in cases)} with look-alikes) on the {split} split")
     scores = []
     for spec in trackers:
-        score = score_tracker(lambda spec=spec: make_sequence_tracker(spec, device, weights), cases, progress)
+        score = score_tracker(lambda spec=spec: make_tracker(spec, device, weights), cases, progress)
         _log(
             f"{score.name}: success {score.success_rate:.3f}, "
-            f"look-alikes {score.lookalike_success_rate:.3f}, "
+            f"look-alikes {score.lookalike_success_rate:.3f}, moved {score.moved_success_rate:.3f}, "
             f"mean IoU {score.mean_iou:.3f} ({score.seconds:.1f} s)"
         )
         scores.append(score)
@@ -564,14 +602,16 @@ def run_redetection(
 def markdown_table(scores: Sequence[RedetectionScore]) -> str:
     """The rows the benchmark shows."""
     lines = [
-        "| tracker | success (IoU >= 0.5) | look-alike success | mean IoU | cases | s per case |",
-        "|---|---|---|---|---|---|",
+        "| tracker | success (IoU >= 0.5) | look-alike success | moved success | mean IoU | cases "
+        "(look-alike, moved) | s per case |",
+        "|---|---|---|---|---|---|---|",
     ]
     for s in scores:
         per_case = s.seconds / s.count if s.count else float("nan")
         lines.append(
-            f"| {s.name} | {s.success_rate:.3f} | {s.lookalike_success_rate:.3f} | {s.mean_iou:.3f} "
-            f"| {s.count} ({s.lookalike_count} look-alike) | {per_case:.3f} |"
+            f"| {s.name} | {s.success_rate:.3f} | {s.lookalike_success_rate:.3f} "
+            f"| {s.moved_success_rate:.3f} | {s.mean_iou:.3f} "
+            f"| {s.count} ({s.lookalike_count}, {s.moved_count}) | {per_case:.3f} |"
         )
     return "\n".join(lines)
 
