@@ -101,7 +101,9 @@ PARAMETER_SPECS: tuple[ParameterSpec, ...] = (
         "reliability overrides it",
         choices=RELIABILITIES,
     ),
-    ParameterSpec("qos_depth", 2, "image subscription queue depth (keep last)", (1, 100)),
+    ParameterSpec(
+        "qos_depth", 5, "image subscription queue depth (keep last; absorbs scheduling hiccups)", (1, 100)
+    ),
     ParameterSpec("frame_history", 30, "recent frames kept so an init request can name its frame", (1, 300)),
     ParameterSpec(
         "frame_history_mb",
@@ -176,7 +178,7 @@ class NodeParams:
     click_box_size: float = 64.0
     use_compressed: bool = False
     qos_reliability: str = "auto"
-    qos_depth: int = 2
+    qos_depth: int = 5
     frame_history: int = 30
     frame_history_mb: int = 256
     max_image_pixels: int = 33_177_600
