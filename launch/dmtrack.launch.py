@@ -1,35 +1,38 @@
 """`ros2 launch dmtrack_ros dmtrack.launch.py image:=/camera/image_raw`
 
-Starts the dmtrack node with the installed parameter file. Arguments: namespace, image
-(the input image topic; camera_info is taken from beside it), compressed (subscribe to
-<image>/compressed), params_file, device.
+Starts the dmtrack node with the installed parameter file and the shipped Fast DDS profile
+(large shared-memory segment, see config/fastdds_large_data.xml). Arguments: namespace, image
+(the input image topic; the node takes <image>/compressed and the camera_info beside it by the
+image_transport convention), compressed (subscribe to <image>/compressed), params_file,
+device, fastdds_profile ("" = leave Fast DDS at its defaults).
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from launch import LaunchDescription
 
 
-def _camera_info_topic(image_topic: str) -> str:
-    """The camera_info topic that image_transport pairs with an image topic."""
-    return image_topic.rsplit("/", 1)[0] + "/camera_info" if "/" in image_topic else "camera_info"
-
-
 def _node(context, *args, **kwargs):
     image = LaunchConfiguration("image").perform(context)
     compressed = LaunchConfiguration("compressed").perform(context).lower() in ("true", "1", "yes")
+    profile = LaunchConfiguration("fastdds_profile").perform(context)
+    actions = []
+    if profile:
+        # Fast DDS 2.x reads the first name, 3.x also the second
+        actions += [
+            SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE", profile),
+            SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", profile),
+        ]
     remappings = [
-        ("image", image),
-        ("image/compressed", image + "/compressed"),
-        ("camera_info", _camera_info_topic(image)),
-        ("init_point", image + "_mouse_left"),
+        ("image", image),  # <image>/compressed and camera_info follow this remap in the node
+        ("init_point", image + "_mouse_left"),  # clicks in rqt_image_view
     ]
-    return [
+    actions.append(
         Node(
             package="dmtrack_ros",
             executable="dmtrack_node",
@@ -43,12 +46,16 @@ def _node(context, *args, **kwargs):
             ],
             remappings=remappings,
         )
-    ]
+    )
+    return actions
 
 
 def generate_launch_description():
     # setup.py installs config/ to share/dmtrack_ros/config
     default_params = os.path.join(get_package_share_directory("dmtrack_ros"), "config", "dmtrack.yaml")
+    default_profile = os.path.join(
+        get_package_share_directory("dmtrack_ros"), "config", "fastdds_large_data.xml"
+    )
     return LaunchDescription(
         [
             DeclareLaunchArgument("namespace", default_value="", description="namespace of the node"),
@@ -62,6 +69,11 @@ def generate_launch_description():
             ),
             DeclareLaunchArgument("params_file", default_value=default_params, description="parameter YAML"),
             DeclareLaunchArgument("device", default_value="auto", description="auto | cpu | cuda | cuda:N"),
+            DeclareLaunchArgument(
+                "fastdds_profile",
+                default_value=default_profile,
+                description="Fast DDS XML profile for the node ('' = Fast DDS defaults)",
+            ),
             OpaqueFunction(function=_node),
         ]
     )

@@ -59,7 +59,7 @@ def test_launch_file_uses_the_installed_params_file():
 
 def test_launch_file_declares_its_arguments():
     declared = {ast.literal_eval(c.args[0]) for c in calls_named(launch_tree(), "DeclareLaunchArgument")}
-    assert declared == {"namespace", "image", "compressed", "params_file", "device"}
+    assert declared == {"namespace", "image", "compressed", "params_file", "device", "fastdds_profile"}
     used = {ast.literal_eval(c.args[0]) for c in calls_named(launch_tree(), "LaunchConfiguration")}
     assert used == declared
 
@@ -72,6 +72,31 @@ def test_params_file_names_exactly_the_declared_parameters():
     assert sorted(values) == sorted(declared) == sorted(NodeParams.__dataclass_fields__)
     for spec in PARAMETER_SPECS:  # each value has the declared type (rclpy rejects int for float)
         assert type(values[spec.name]) is type(spec.default), spec.name
+
+
+def test_launch_file_sets_the_shipped_fastdds_profile_for_the_node():
+    tree = launch_tree()
+    joins = [c for c in calls_named(tree, "join") if len(c.args) == 3]
+    profiles = [ast.literal_eval(a) for c in joins for a in c.args[1:]]
+    assert (
+        "fastdds_large_data.xml" in profiles and (REPO_ROOT / "config" / "fastdds_large_data.xml").is_file()
+    )
+    variables = {ast.literal_eval(c.args[0]) for c in calls_named(tree, "SetEnvironmentVariable")}
+    assert variables == {"FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE"}
+
+
+def test_fastdds_profile_is_valid_xml_with_a_large_shm_segment():
+    import xml.etree.ElementTree as ElementTree
+
+    namespace = {"p": "http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles"}
+    root = ElementTree.parse(REPO_ROOT / "config" / "fastdds_large_data.xml").getroot()
+    descriptors = root.findall("p:transport_descriptors/p:transport_descriptor", namespace)
+    kinds = {d.findtext("p:type", namespaces=namespace): d for d in descriptors}
+    assert set(kinds) == {"SHM", "UDPv4"}  # UDP stays: other machines still receive the topics
+    assert int(kinds["SHM"].findtext("p:segment_size", namespaces=namespace)) >= 32 * 2**20
+    participant = root.find("p:participant", namespace)
+    assert participant.get("is_default_profile") == "true"
+    assert participant.findtext("p:rtps/p:useBuiltinTransports", namespaces=namespace) == "false"
 
 
 def _evaluate(node: ast.expr, constants: dict[str, str]) -> object:

@@ -3,7 +3,9 @@ non-zero exit code and one line saying why, no traceback."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import time
 
 import pytest
 from node_harness import NodeProcess, unique_domain_id, unique_namespace
@@ -50,3 +52,16 @@ def test_corrupt_weights_file(tmp_path):
 def test_invalid_parameters(tmp_path, parameters, expected):
     returncode, output = start_and_wait(tmp_path, parameters)
     assert_one_line_failure(returncode, output, "invalid parameter", expected)
+
+
+@pytest.mark.parametrize(("sig", "after_s"), [(signal.SIGTERM, 1.5), (signal.SIGINT, 4.0)])
+def test_a_signal_during_start_up_exits_cleanly(tmp_path, sig, after_s):
+    """Start-up (imports, loading the network) takes seconds; a signal then ends it quietly."""
+    process = NodeProcess(unique_namespace(), unique_domain_id(), tmp_path / "node.log")
+    process.start()
+    time.sleep(after_s)
+    process.process.send_signal(sig)
+    returncode = process.process.wait(timeout=TIMEOUT_S)
+    output = process.log()
+    assert returncode == 0, output
+    assert "Traceback" not in output and "ERROR" not in output, output
