@@ -21,7 +21,9 @@ from dmtrack_ros.conversions import (
     bbox_to_box,
     box_markers,
     box_to_bbox,
+    camera_info_problem,
     check_init_box,
+    compressed_size,
     compressed_to_rgb,
     distractor_array,
     image_to_rgb,
@@ -245,3 +247,55 @@ def test_markers_without_camera_info_use_pixel_size_around_the_centre():
     projection = PlaneProjection.pixel_units((100, 80), depth=1.0, pixel_size=0.01)
     point = projection.point(60.0, 30.0)
     assert (point.x, point.y, point.z) == pytest.approx((0.1, -0.1, 1.0))
+
+
+def bomb(extension: str, width: int, height: int) -> bytes:
+    """A small image whose header claims ``width`` x ``height`` (what a decompression bomb does)."""
+    ok, encoded = cv2.imencode(extension, np.zeros((8, 8, 3), np.uint8))
+    data = bytearray(encoded.tobytes())
+    if extension == ".png":
+        data[16:24] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+        return bytes(data)
+    position = 2
+    while data[position + 1] not in (0xC0, 0xC1, 0xC2):  # walk to the start-of-frame segment
+        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+    data[position + 5 : position + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+@pytest.mark.parametrize("extension", [".jpg", ".png"])
+def test_compressed_sizes_are_read_from_the_header_and_bombs_refused_before_decoding(extension):
+    ok, encoded = cv2.imencode(extension, np.zeros((48, 64, 3), np.uint8))
+    assert compressed_size(encoded.tobytes()) == (64, 48)
+    data = bomb(extension, 60000, 60000)
+    assert compressed_size(data) == (60000, 60000)
+    with pytest.raises(ImageConversionError, match="larger than max_image_pixels"):
+        compressed_to_rgb(CompressedImage(format=extension[1:], data=data), max_pixels=33_177_600)
+
+
+def test_raw_images_over_the_pixel_limit_and_odd_width_yuv422_are_refused():
+    big = raw_image(np.zeros((40, 50, 3), np.uint8), "rgb8")
+    with pytest.raises(ImageConversionError, match="2000 pixels is larger than max_image_pixels 1999"):
+        image_to_rgb(big, max_pixels=1999)
+    assert image_to_rgb(big, max_pixels=2000).shape == (40, 50, 3)
+    odd = raw_image(np.zeros((4, 5, 2), np.uint8), "yuv422")
+    with pytest.raises(ImageConversionError, match="width must be even"):
+        image_to_rgb(odd)
+
+
+@pytest.mark.parametrize(
+    ("k", "size", "reason"),
+    [
+        ([math.nan, 0, 50, 0, 200, 40, 0, 0, 1], (100, 80), "finite"),
+        ([0.0] * 9, (100, 80), "uncalibrated"),
+        ([1e-9, 0, 50, 0, 1e-9, 40, 0, 0, 1], (100, 80), "below 1.0 pixel"),
+        ([100.0, 0, 50, 0, 200, 40, 0, 0, 1], (640, 480), "is for 100x80 images but the images are 640x480"),
+    ],
+)
+def test_camera_info_is_validated_before_it_places_markers(k, size, reason):
+    info = CameraInfo(width=100, height=80, k=k)
+    assert reason in camera_info_problem(info, size)
+    assert PlaneProjection.from_camera_info(info, 2.0, size) is None
+    good = CameraInfo(width=100, height=80, k=[100.0, 0, 50, 0, 200, 40, 0, 0, 1])
+    assert camera_info_problem(good, (100, 80)) is None
+    assert camera_info_problem(CameraInfo(k=good.k), (640, 480)) is None  # size 0 = unknown
