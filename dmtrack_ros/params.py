@@ -107,7 +107,7 @@ PARAMETER_SPECS: tuple[ParameterSpec, ...] = (
     ParameterSpec("frame_history", 30, "recent frames kept so an init request can name its frame", (1, 300)),
     ParameterSpec(
         "frame_history_mb",
-        256,
+        128,
         "memory budget (MB) of the recent frames; a 4K stream keeps fewer",
         (1, 65536),
     ),
@@ -180,7 +180,7 @@ class NodeParams:
     qos_reliability: str = "auto"
     qos_depth: int = 5
     frame_history: int = 30
-    frame_history_mb: int = 256
+    frame_history_mb: int = 128
     max_image_pixels: int = 33_177_600
     max_image_age: float = 1.0
     init_wait: float = 1.0
