@@ -11,6 +11,7 @@ change, and falls back to best effort otherwise.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -65,6 +66,8 @@ class ImageInput:
         self._callback, self._on_lost, self._group = callback, on_lost, callback_group
         self._subscription = None
         self._current: ReliabilityPolicy | None = None
+        # the publisher check (a timer) and ~/enable (a service) run on different executor threads
+        self._lock = threading.Lock()
         self.configured, self.history, self.depth = self._declare_overrides(params)
         self.resume()
 
@@ -129,28 +132,32 @@ class ImageInput:
 
     def recheck(self) -> bool:
         """Follow the publishers (called periodically); True if the subscription changed."""
-        if self._subscription is None or self.configured != "auto":
-            return False
-        wanted = choose_reliability("auto", self._publisher_policies())
-        if wanted == self._current:
-            return False
-        self._node.destroy_subscription(self._subscription)
-        self._subscribe(wanted)
+        with self._lock:
+            if self._subscription is None or self.configured != "auto":
+                return False
+            wanted = choose_reliability("auto", self._publisher_policies())
+            if wanted == self._current:
+                return False
+            self._node.destroy_subscription(self._subscription)
+            self._subscribe(wanted)
+        reliable = wanted == ReliabilityPolicy.RELIABLE
         self._node.get_logger().info(
-            f"image publishers on {self.topic} are now "
+            f"image publishers on {self.topic}: "
             + (
-                "all reliable: subscribing reliable"
-                if wanted == ReliabilityPolicy.RELIABLE
-                else "mixed or best effort: subscribing best effort"
+                "all reliable, subscribing reliable"
+                if reliable
+                else "not all reliable, subscribing best effort"
             )
         )
         return True
 
     def pause(self) -> None:
-        if self._subscription is not None:
-            self._node.destroy_subscription(self._subscription)
-        self._subscription, self._current = None, None
+        with self._lock:
+            if self._subscription is not None:
+                self._node.destroy_subscription(self._subscription)
+            self._subscription, self._current = None, None
 
     def resume(self) -> None:
-        if self._subscription is None:
-            self._subscribe(choose_reliability(self.configured, self._publisher_policies()))
+        with self._lock:
+            if self._subscription is None:
+                self._subscribe(choose_reliability(self.configured, self._publisher_policies()))
