@@ -144,7 +144,7 @@ def test_set_covers_the_required_conditions() -> None:
             assert labels.absent.any() or "occlusion" in labels.tags, name
 
 
-# CSRT scored 0.887 on city_tower's first 40 frames when this was written (and 0.763 on all
+# CSRT scored 0.906 on city_tower's first 40 frames when this was written (and 0.790 on all
 # 116); the floor leaves a wide margin for other OpenCV builds.
 CSRT_CITY_TOWER_40_FLOOR = 0.6
 
