@@ -354,7 +354,8 @@ class TrackingSession:
         with self._condition:
             self._closed = True
             self._condition.notify_all()
-        for ticket in list(self._requests):
+            waiting = list(self._requests)
+        for ticket in waiting:
             if ticket._claim():
                 ticket._finish(False, "the node is shutting down")
 

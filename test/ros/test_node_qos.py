@@ -128,11 +128,11 @@ def test_best_effort_loss_is_reported_and_the_fastdds_profile_stops_it(setup):
     assert status.frames_lost >= lost and status.frames_received >= received
 
     # the profile on the camera's side: best effort is no longer lossy (a loaded machine still
-    # drops some best-effort frames in the node's queue, so the bound is loose)
-    without = received
+    # drops some best-effort frames in the node's queue, so the bound is loose; without the
+    # profile 2-15 % of 720p frames arrive)
     shipped = Camera(int(camera.env["ROS_DOMAIN_ID"]), camera.topic, profile=True)
     received, published, _, _ = stream(client, node, shipped, 1280, 720, BEST_EFFORT_SECONDS, "best_effort")
-    assert received >= max(0.7 * published, 2 * without), f"with the profile: {received} of {published}"
+    assert received >= 0.7 * published, f"with the profile: {received} of {published} frames"
 
 
 def call(client, service, data: bool):
