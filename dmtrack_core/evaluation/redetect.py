@@ -616,6 +616,24 @@ def markdown_table(scores: Sequence[RedetectionScore]) -> str:
     return "\n".join(lines)
 
 
+def write_case_table(scores: Sequence[RedetectionScore], path: str | Path) -> Path:
+    """Per case, one tab-separated line: name, look-alikes, moved, then each tracker's IoU."""
+    if not scores:
+        raise ValueError("write_case_table needs at least one score")
+    first = scores[0]
+    if any(s.cases != first.cases for s in scores):
+        raise ValueError("the scores are over different cases")
+    lines = ["\t".join(["case", "lookalikes", "moved", *(s.name for s in scores)])]
+    for index, name in enumerate(first.cases):
+        ious = [f"{s.ious[index]:.3f}" for s in scores]
+        flags = [str(int(first.lookalikes[index])), str(int(first.moved[index]))]
+        lines.append("\t".join([name, *flags, *ious]))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "redetect", help="one-shot re-detection on real photos: init on a box, track one warped frame"
@@ -628,6 +646,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", default=None)
     parser.add_argument("--sheet", type=Path, default=None, help="PNG contact sheet of some cases")
     parser.add_argument("--sheet-tracker", default="dmtrack-reid")
+    parser.add_argument("--cases-out", type=Path, default=None, help="TSV of every case's IoU per tracker")
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(run=_run_from_args)
 
@@ -645,4 +664,6 @@ def _run_from_args(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     print(markdown_table(scores))
+    if args.cases_out is not None:
+        print(f"per-case IoUs in {write_case_table(scores, args.cases_out)}")
     return 0

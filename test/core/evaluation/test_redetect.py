@@ -251,12 +251,21 @@ def test_make_case_on_a_custom_photo() -> None:
     assert case.name == "own/rectangle/0"
 
 
-def test_command_line_runs_the_floor_tracker(photos: dict, capsys: pytest.CaptureFixture) -> None:
+def test_command_line_runs_the_floor_tracker(
+    photos: dict, capsys: pytest.CaptureFixture, tmp_path: Path
+) -> None:
     from dmtrack_core.cli import main
 
-    assert main(["redetect", "--split", "tune", "--trackers", "stay", "--warps", "1", "--quiet"]) == 0
+    out = tmp_path / "cases.tsv"
+    command = ["redetect", "--split", "tune", "--trackers", "stay", "--warps", "1", "--quiet"]
+    assert main([*command, "--cases-out", str(out)]) == 0
     table = capsys.readouterr().out
     assert "stay (init box)" in table and "| tracker |" in table
+    rows = [line.split("\t") for line in out.read_text().splitlines()]
+    assert rows[0] == ["case", "lookalikes", "moved", "stay (init box)"]
+    assert len(rows) == 1 + sum(1 for e in read_photo_list() if e.split == "tune")
+    # standing still fails exactly the moved cases
+    assert all((float(iou) < 0.5) == (moved == "1") for _, _, moved, iou in rows[1:])
 
 
 def test_photo_list_is_next_to_the_module() -> None:
