@@ -310,3 +310,12 @@ def test_log_throttle_repeats_after_the_interval_and_on_new_errors():
     clock[0] = 5.0
     assert throttle("warning", "k", "a")
     assert [m for _, m in lines.lines] == ["a", "x", "y", "a"]
+
+
+def test_a_size_flipping_every_frame_is_logged_once_per_interval(tracker, sequence):
+    stream = Stream(tracker, sequence)
+    small = np.ascontiguousarray(sequence.frames[0][::2, ::2])
+    for index in range(6):
+        outcome = stream.frame(index, rgb=small if index % 2 else None)
+        assert isinstance(outcome, Processed)
+    assert sum("image size changed" in m for _, m in stream.log.lines) == 1
