@@ -32,7 +32,8 @@ import numpy as np
 from dmtrack_core.boxes import xywh_to_xyxy, xyxy_to_xywh
 from dmtrack_core.config import save_yaml
 from dmtrack_core.evaluation.metrics import average_scores, reported_f_score, score_sequence
-from dmtrack_core.tracking.association import FrameCandidates, TargetAssociator
+from dmtrack_core.tracking.association import TargetAssociator
+from dmtrack_core.tracking.candidates import FrameCandidates, keep_above
 from dmtrack_core.tracking.config import TrackerConfig, load_tracker_config
 from dmtrack_core.tracking.state import TrackState
 
@@ -105,10 +106,8 @@ def replay(sequence: CachedSequence, config: TrackerConfig) -> Replayed:
     )
     boxes, reported = [sequence.ground_truth[0].copy()], [True]
     for candidates in sequence.frames:
-        # the same filter the tracker's network call applies (the best candidate always stays)
-        keep = candidates.scores >= config.score_threshold
-        keep[:1] = True
-        result = associator.update(candidates.subset(np.flatnonzero(keep)), image_wh=sequence.image_wh)
+        # the detector's filter (cached at a lower threshold or the same)
+        result = associator.update(keep_above(candidates, config.score_threshold), image_wh=sequence.image_wh)
         boxes.append(xyxy_to_xywh(result.box_xyxy))
         reported.append(result.state is not TrackState.LOST)
     return Replayed(np.array(boxes), np.array(reported))

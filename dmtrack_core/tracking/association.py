@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dmtrack_core.tracking.appearance import fuse_appearance
+from dmtrack_core.tracking.candidates import FrameCandidates
 from dmtrack_core.tracking.config import TrackerConfig
 from dmtrack_core.tracking.kalman import KalmanFilter, xyxy_to_measurement
 from dmtrack_core.tracking.matching import (
@@ -51,46 +52,6 @@ from dmtrack_core.tracking.matching import (
 from dmtrack_core.tracking.memory import AppearanceMemory
 from dmtrack_core.tracking.state import TargetStateMachine, TrackState
 from dmtrack_core.tracking.tracklet import Tracklet
-
-
-@dataclass
-class FrameCandidates:
-    """One frame's detections: boxes (N, 4) x1, y1, x2, y2; scores (N,); learned ReID
-    embeddings (N, D); optionally colour histograms of the boxes (N, C), see ``appearance``."""
-
-    boxes_xyxy: np.ndarray
-    scores: np.ndarray
-    embeddings: np.ndarray
-    colours: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        self.boxes_xyxy = np.asarray(self.boxes_xyxy, dtype=np.float64).reshape(-1, 4)
-        self.scores = np.asarray(self.scores, dtype=np.float64).reshape(-1)
-        self.embeddings = np.asarray(self.embeddings, dtype=np.float64)
-        if self.embeddings.ndim == 1:
-            self.embeddings = self.embeddings.reshape(len(self.scores), -1)
-        if self.colours is not None:
-            self.colours = np.asarray(self.colours, dtype=np.float64)
-            if self.colours.ndim != 2:
-                raise ValueError("colours must be (N, C)")
-        lengths = {len(self.boxes_xyxy), len(self.scores), len(self.embeddings)}
-        if self.colours is not None:
-            lengths.add(len(self.colours))
-        if len(lengths) != 1:
-            raise ValueError("boxes, scores, embeddings and colours must have the same length")
-
-    def __len__(self) -> int:
-        return len(self.scores)
-
-    def subset(self, indices: np.ndarray) -> FrameCandidates:
-        colours = None if self.colours is None else self.colours[indices]
-        return FrameCandidates(
-            self.boxes_xyxy[indices], self.scores[indices], self.embeddings[indices], colours
-        )
-
-    def appearance(self, colour_weight: float) -> np.ndarray:
-        """The vectors the association compares: learned embeddings fused with colour."""
-        return fuse_appearance(self.embeddings, self.colours, colour_weight)
 
 
 @dataclass

@@ -1,8 +1,13 @@
-"""The tracker API: image in, ``TrackResult`` out. Glue between the network and the association.
+"""The tracker API: image in, ``TrackResult`` out. Glue between three peers with typed contracts:
 
-Per frame: letterbox + normalise (``dmtrack_core.preprocess``) -> network features and
-candidates -> candidates mapped back to image pixels -> association (``reid`` mode) or the
-original argmax rule (``global`` mode) -> result in image pixels.
+* the detector (``detector.py``): a frame -> the network's candidates (``FrameCandidates``,
+  boxes x1, y1, x2, y2 image pixels);
+* the run-time target model (``target_model.py``): learned from the initial frame, it scores
+  every candidate and adds candidates where it sees the target and the network did not;
+* the selector (``selection.py``): ``global`` (argmax of the ranking) or ``reid``
+  (tracklets and identity) picks the target among the candidates.
+
+Boxes are xyxy inside; x, y, w, h only at this API's edge (``dmtrack_core.boxes``).
 
 Every public method validates its input before touching any state, so a bad frame raises
 a typed error (``dmtrack_core.tracking.errors``) and the tracker carries on as if it had
@@ -23,10 +28,10 @@ import numpy as np
 import torch
 
 from dmtrack_core.boxes import xywh_to_xyxy, xyxy_to_xywh
-from dmtrack_core.preprocess import Letterbox, letterbox, to_tensor
-from dmtrack_core.tracking.appearance import colour_histograms
-from dmtrack_core.tracking.association import FrameCandidates, TargetAssociator
+from dmtrack_core.tracking.association import AssociationResult
+from dmtrack_core.tracking.candidates import FrameCandidates
 from dmtrack_core.tracking.config import TrackerConfig, load_tracker_config
+from dmtrack_core.tracking.detector import Detector
 from dmtrack_core.tracking.errors import (
     DeviceError,
     InvalidBoxError,
@@ -34,12 +39,20 @@ from dmtrack_core.tracking.errors import (
     NotInitializedError,
     WeightsError,
 )
-from dmtrack_core.tracking.matching import cosine_similarity
-from dmtrack_core.tracking.state import TargetStateMachine, TrackState
+from dmtrack_core.tracking.selection import GlobalSelector, ReidSelector, build_selector
+from dmtrack_core.tracking.state import TrackState
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
-__all__ = ["Distractor", "TrackResult", "TrackState", "Tracker", "build_tracker", "resolve_device"]
+__all__ = [
+    "Distractor",
+    "FrameCandidates",
+    "TrackResult",
+    "TrackState",
+    "Tracker",
+    "build_tracker",
+    "resolve_device",
+]
 
 
 @dataclass
@@ -65,27 +78,26 @@ class TrackResult:
     frame_index: int = 0
 
 
-@dataclass
-class _NetworkOutput:
-    """One frame's candidates in image pixels (x1, y1, x2, y2)."""
-
-    boxes_xyxy: np.ndarray
-    scores: np.ndarray
-    centerness: np.ndarray
-    embeddings: np.ndarray
-    preprocess_ms: float
-    network_ms: float
-
-
 class Tracker:
     """Single-object tracker over whole frames. Build with :func:`build_tracker`."""
 
     def __init__(self, network: Any, config: TrackerConfig, device: torch.device) -> None:
         self.network = network
-        self.config = config
         self.device = device
+        self.detector = Detector(network, config, device)
+        self.config = config
         self._targets_started = 0
         self.reset()
+
+    @property
+    def config(self) -> TrackerConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: TrackerConfig) -> None:
+        """A new config applies from the next ``initialize`` on (the detector's at once)."""
+        self._config = config
+        self.detector.config = config
 
     # ----------------------------------------------------------------- public API
     @property
@@ -94,20 +106,24 @@ class Tracker:
 
     @property
     def state(self) -> TrackState:
-        if not self.initialized:
+        if not self.initialized or self._selector is None:
             return TrackState.UNINITIALIZED
-        return self._associator.state if self._associator is not None else self._global_states.state
+        return self._selector.state
 
     def reset(self) -> None:
         """Forget the target; ``track`` needs a new ``initialize``."""
         self._template: Any = None
         self._template_embedding: np.ndarray | None = None
         self._template_colour: np.ndarray | None = None
-        self._associator: TargetAssociator | None = None
-        self._global_states = self._new_state_machine()
+        self._selector: ReidSelector | GlobalSelector | None = None
         self._target_id = ""
         self._frame_index = 0
         self._last_box = np.zeros(4)
+
+    @property
+    def _associator(self):
+        """The reid association (None in global mode or before ``initialize``)."""
+        return self._selector.associator if isinstance(self._selector, ReidSelector) else None
 
     def initialize(self, image: np.ndarray, box_xywh: Any, target_id: str = "") -> TrackResult:
         """Start tracking the object in ``box_xywh`` (image pixels; clipped to the frame)."""
@@ -116,33 +132,24 @@ class Tracker:
         box = _check_box(box_xywh, image.shape[:2])
         if not isinstance(target_id, str):
             raise TypeError("target_id must be a string")
-        with torch.inference_mode():
-            tensor, placement, preprocess_ms = self._preprocess(image)
-            network_start = time.perf_counter()
-            features = self.network.extract(tensor)
-            box_network = torch.as_tensor(placement.box_to_network(box), device=self.device).reshape(1, 4)
-            template = self.network.make_template(features, box_network)
-            embedding = template.embedding[0].float().cpu().numpy().astype(np.float64)
-            network_ms = _ms_since(network_start)
+        box_xyxy = xywh_to_xyxy(box)
+        frame = self.detector.extract(image)
+        template, embedding = self.detector.make_template(frame, box_xyxy)
         association_start = time.perf_counter()
-        associator = None
-        colour = self._colours(image, xywh_to_xyxy(box)[None])
-        if self.config.mode == "reid":
-            associator = TargetAssociator(self.config)
-            associator.initialize(xywh_to_xyxy(box), embedding, None if colour is None else colour[0])
-        states = self._new_state_machine()
-        states.start()
+        colour = self.detector.colours(frame, box_xyxy[None])
+        colour = None if colour is None else colour[0]
+        selector = build_selector(self.config)
+        selector.start(box_xyxy, embedding, colour)
         # everything that can fail has run: commit the new target at once
         self._targets_started += 1
-        self._template, self._template_embedding = template, embedding
-        self._template_colour = None if colour is None else colour[0]
-        self._associator, self._global_states = associator, states
+        self._template, self._template_embedding, self._template_colour = template, embedding, colour
+        self._selector = selector
         self._target_id = target_id or f"target-{self._targets_started}"
         self._frame_index = 0
         self._last_box = box.copy()
         timings = {
-            "preprocess": preprocess_ms,
-            "network": network_ms,
+            "preprocess": frame.preprocess_ms,
+            "network": frame.network_ms,
             "association": _ms_since(association_start),
             "total": _ms_since(start),
         }
@@ -154,16 +161,15 @@ class Tracker:
         _check_image(image)
         if not self.initialized:
             raise NotInitializedError("track() called before initialize()")
-        output = self._run_network(image, self._template)
+        assert self._selector is not None
+        frame = self.detector.extract(image)
+        candidates = self.detector.detect(frame, self._template)
         association_start = time.perf_counter()
         self._frame_index += 1
-        if self._associator is not None:
-            result = self._associate_reid(self._frame_candidates(image, output), image.shape[:2])
-        else:
-            result = self._select_global(output)
+        result = self._to_result(self._selector.select(candidates, frame.image_wh))
         result.timings_ms = {
-            "preprocess": output.preprocess_ms,
-            "network": output.network_ms,
+            "preprocess": frame.preprocess_ms,
+            "network": frame.network_ms,
             "association": _ms_since(association_start),
             "total": _ms_since(start),
         }
@@ -171,14 +177,15 @@ class Tracker:
         return result
 
     def candidates(self, image: np.ndarray) -> FrameCandidates:
-        """The network's candidates for the current target in ``image`` (boxes x1, y1, x2, y2
-        in image pixels, scores, ReID embeddings), best first, before any association. Does
-        not change the tracker: for visualising what the detector sees, and for replaying
-        the association offline (``dmtrack calibrate``)."""
+        """The candidates for the current target in ``image`` (boxes x1, y1, x2, y2 in image
+        pixels, scores, ReID embeddings, ...), best first, before any selection. Does not
+        change the tracker: for visualising what the detector sees, and for replaying the
+        association offline (``dmtrack calibrate``)."""
         _check_image(image)
         if not self.initialized:
             raise NotInitializedError("candidates() called before initialize()")
-        return self._frame_candidates(image, self._run_network(image, self._template))
+        frame = self.detector.extract(image)
+        return self.detector.detect(frame, self._template)
 
     @property
     def template_embedding(self) -> np.ndarray | None:
@@ -205,13 +212,10 @@ class Tracker:
             raise InvalidBoxError(f"click point ({x}, {y}) is outside the {width}x{height} image")
         side = min(self.config.click_box_size, width, height)
         default = _check_box(np.array([x - side / 2, y - side / 2, side, side]), (height, width))
-        with torch.inference_mode():
-            tensor, placement, _ = self._preprocess(image)
-            features = self.network.extract(tensor)
-            box_network = torch.as_tensor(placement.box_to_network(default), device=self.device).reshape(1, 4)
-            template = self.network.make_template(features, box_network)
-        output = self._run_network(image, template, features=features, placement=placement)
-        for box, score in zip(output.boxes_xyxy, output.scores, strict=True):
+        frame = self.detector.extract(image)
+        template, _ = self.detector.make_template(frame, xywh_to_xyxy(default))
+        found = self.detector.detect(frame, template)
+        for box, score in zip(found.boxes_xyxy, found.scores, strict=True):
             contains = box[0] <= x <= box[2] and box[1] <= y <= box[3]
             if (
                 contains
@@ -223,104 +227,20 @@ class Tracker:
         return default
 
     # ----------------------------------------------------------------- internals
-    def _new_state_machine(self) -> TargetStateMachine:
-        config = self.config
-        return TargetStateMachine(
-            config.misses_to_uncertain, config.misses_to_lost, config.hits_to_confirm, recover_from_lost=True
-        )
-
-    def _preprocess(self, image: np.ndarray) -> tuple[torch.Tensor, Letterbox, float]:
-        start = time.perf_counter()
-        model_config = self.network.config
-        padded, placement = letterbox(image, tuple(model_config.input_wh), model_config.size_divisor)
-        tensor = to_tensor(padded, tuple(model_config.pixel_mean), tuple(model_config.pixel_std), self.device)
-        return tensor, placement, _ms_since(start)
-
-    def _run_network(
-        self, image: np.ndarray, template: Any, features: Any = None, placement: Letterbox | None = None
-    ) -> _NetworkOutput:
-        preprocess_ms = 0.0
-        with torch.inference_mode():
-            if features is None or placement is None:
-                tensor, placement, preprocess_ms = self._preprocess(image)
-                network_start = time.perf_counter()
-                features = self.network.extract(tensor)
-            else:
-                network_start = time.perf_counter()
-            candidates = self.network.detect(
-                features,
-                template,
-                score_threshold=self.config.score_threshold,
-                nms_iou=self.config.nms_iou,
-                max_candidates=self.config.max_candidates,
-            )
-            boxes = candidates.boxes.float().cpu().numpy()
-            scores = candidates.scores.float().cpu().numpy().astype(np.float64)
-            centerness = candidates.centerness.float().cpu().numpy().astype(np.float64)
-            embeddings = candidates.embeddings.float().cpu().numpy().astype(np.float64)
-            network_ms = _ms_since(network_start)
-        boxes_xyxy = xywh_to_xyxy(placement.boxes_to_image(boxes))
-        return _NetworkOutput(boxes_xyxy, scores, centerness, embeddings, preprocess_ms, network_ms)
-
-    def _colours(self, image: np.ndarray, boxes_xyxy: np.ndarray) -> np.ndarray | None:
-        """Colour histograms of the boxes, when the association uses colour."""
-        config = self.config
-        if config.mode != "reid" or config.colour_weight <= 0.0:
-            return None
-        return colour_histograms(image, boxes_xyxy, config.colour_bins, config.colour_box_shrink)
-
-    def _frame_candidates(self, image: np.ndarray, output: _NetworkOutput) -> FrameCandidates:
-        colours = self._colours(image, output.boxes_xyxy)
-        return FrameCandidates(output.boxes_xyxy, output.scores, output.embeddings, colours)
-
-    def _associate_reid(self, candidates: FrameCandidates, image_hw: tuple[int, int]) -> TrackResult:
-        assert self._associator is not None
-        result = self._associator.update(candidates, image_wh=(float(image_hw[1]), float(image_hw[0])))
+    def _to_result(self, selected: AssociationResult) -> TrackResult:
+        """The selector's answer at the API edge: x, y, w, h boxes, presence in [0, 1]."""
         distractors = [
             Distractor(d.track_id, xyxy_to_xywh(d.box_xyxy), d.score, d.similarity)
-            for d in result.distractors
+            for d in selected.distractors
         ]
         return TrackResult(
-            box=xyxy_to_xywh(result.box_xyxy),
-            score=result.score,
-            presence=float(np.clip(result.presence, 0.0, 1.0)),
-            state=result.state,
+            box=xyxy_to_xywh(selected.box_xyxy),
+            score=selected.score,
+            presence=float(np.clip(selected.presence, 0.0, 1.0)),
+            state=selected.state,
             target_id=self._target_id,
             distractors=distractors,
             frame_index=self._frame_index,
-        )
-
-    def _select_global(self, output: _NetworkOutput) -> TrackResult:
-        """The original DMTrack-GS rule: the global argmax of score * centerness."""
-        if len(output.scores) == 0:
-            state = self._global_states.observe(seen=False, confident=False)
-            return TrackResult(
-                self._last_box.copy(), 0.0, 0.0, state, self._target_id, [], {}, self._frame_index
-            )
-        best = int(np.argmax(output.scores * output.centerness))
-        presence = float(np.clip(output.scores[best], 0.0, 1.0))
-        state = self._global_states.observe(
-            seen=presence >= self.config.presence_low, confident=presence >= self.config.presence_high
-        )
-        assert self._template_embedding is not None
-        similarity = cosine_similarity(output.embeddings, self._template_embedding[None])[:, 0]
-        distractors = [
-            Distractor(-1, xyxy_to_xywh(output.boxes_xyxy[i]), float(output.scores[i]), float(similarity[i]))
-            for i in range(len(output.scores))
-            if i != best and output.scores[i] >= self.config.candidate_score
-        ]
-        box = xyxy_to_xywh(output.boxes_xyxy[best])
-        if box[2] < 1 or box[3] < 1:
-            box = self._last_box.copy()
-        return TrackResult(
-            box,
-            float(output.scores[best]),
-            presence,
-            state,
-            self._target_id,
-            distractors,
-            {},
-            self._frame_index,
         )
 
 

@@ -1,0 +1,122 @@
+"""The detector: a frame in, the network's candidates for the current target out.
+
+It owns everything that touches the network (letterbox + normalise, features, template,
+detection, embedding extra boxes) and hands the rest of the tracker plain arrays in image
+pixels (``FrameCandidates``). The network is duck-typed: anything with ``config`` (input
+size, normalisation), ``extract``, ``make_template``, ``detect`` and ``embed_boxes`` as in
+``dmtrack_core.model.DMTrack`` works (the PyTorch model or an ONNX Runtime wrapper).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from dmtrack_core.boxes import clip_xyxy
+from dmtrack_core.preprocess import Letterbox, letterbox, to_tensor
+from dmtrack_core.tracking.appearance import colour_histograms
+from dmtrack_core.tracking.candidates import FrameCandidates
+from dmtrack_core.tracking.config import TrackerConfig
+
+
+@dataclass
+class FrameFeatures:
+    """One frame through the network's backbone: what detection and the target model read."""
+
+    features: Any  # the network's Features (FPN levels, ReID map)
+    placement: Letterbox
+    image: np.ndarray  # the RGB frame (colour histograms are taken from it)
+    preprocess_ms: float
+    network_ms: float
+
+    @property
+    def image_wh(self) -> tuple[float, float]:
+        return float(self.image.shape[1]), float(self.image.shape[0])
+
+
+class Detector:
+    """The network behind a frame-to-candidates interface (boxes x1, y1, x2, y2 image pixels)."""
+
+    def __init__(self, network: Any, config: TrackerConfig, device: torch.device) -> None:
+        self.network = network
+        self.config = config
+        self.device = device
+
+    @property
+    def uses_colour(self) -> bool:
+        return self.config.mode == "reid" and self.config.colour_weight > 0.0
+
+    def extract(self, image: np.ndarray) -> FrameFeatures:
+        start = time.perf_counter()
+        model_config = self.network.config
+        padded, placement = letterbox(image, tuple(model_config.input_wh), model_config.size_divisor)
+        tensor = to_tensor(padded, tuple(model_config.pixel_mean), tuple(model_config.pixel_std), self.device)
+        preprocess_ms = _ms_since(start)
+        network_start = time.perf_counter()
+        with torch.inference_mode():
+            features = self.network.extract(tensor)
+        return FrameFeatures(features, placement, image, preprocess_ms, _ms_since(network_start))
+
+    def to_network(self, frame: FrameFeatures, boxes_xyxy: np.ndarray) -> torch.Tensor:
+        boxes = np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4) * frame.placement.scale
+        return torch.as_tensor(boxes, device=self.device)
+
+    def to_image(self, frame: FrameFeatures, boxes_network: np.ndarray) -> np.ndarray:
+        boxes = np.asarray(boxes_network, dtype=np.float64).reshape(-1, 4) / frame.placement.scale
+        return clip_xyxy(boxes, frame.image_wh)
+
+    def make_template(self, frame: FrameFeatures, box_xyxy: np.ndarray) -> tuple[Any, np.ndarray]:
+        """The network's template of the box, and the target's ReID embedding (float64)."""
+        start = time.perf_counter()
+        with torch.inference_mode():
+            template = self.network.make_template(frame.features, self.to_network(frame, box_xyxy))
+            embedding = template.embedding[0].float().cpu().numpy().astype(np.float64)
+        frame.network_ms += _ms_since(start)
+        return template, embedding
+
+    def colours(self, frame: FrameFeatures, boxes_xyxy: np.ndarray) -> np.ndarray | None:
+        """Colour histograms of the boxes, when the association uses colour."""
+        if not self.uses_colour:
+            return None
+        config = self.config
+        return colour_histograms(frame.image, boxes_xyxy, config.colour_bins, config.colour_box_shrink)
+
+    def detect(self, frame: FrameFeatures, template: Any) -> FrameCandidates:
+        """The network's candidates for ``template`` in the frame, best first (never empty)."""
+        start = time.perf_counter()
+        config = self.config
+        with torch.inference_mode():
+            found = self.network.detect(
+                frame.features,
+                template,
+                score_threshold=config.score_threshold,
+                nms_iou=config.nms_iou,
+                max_candidates=config.max_candidates,
+            )
+            boxes = found.boxes.float().cpu().numpy()
+            scores = found.scores.float().cpu().numpy().astype(np.float64)
+            centerness = found.centerness.float().cpu().numpy().astype(np.float64)
+            embeddings = found.embeddings.float().cpu().numpy().astype(np.float64)
+        frame.network_ms += _ms_since(start)
+        boxes_xyxy = self.to_image(frame, boxes)
+        return FrameCandidates(
+            boxes_xyxy, scores, embeddings, self.colours(frame, boxes_xyxy), centerness=centerness
+        )
+
+    def describe(self, frame: FrameFeatures, boxes_xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """ReID embeddings (N, D) and colour histograms of boxes the network did not propose."""
+        start = time.perf_counter()
+        boxes_xyxy = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
+        with torch.inference_mode():
+            embeddings = self.network.embed_boxes(frame.features, self.to_network(frame, boxes_xyxy))
+            embeddings = embeddings.float().cpu().numpy().astype(np.float64)
+        frame.network_ms += _ms_since(start)
+        return embeddings, self.colours(frame, boxes_xyxy)
+
+
+def _ms_since(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
