@@ -32,8 +32,10 @@ HEADER = """\
 
 # The whole-set requirements of the labelling issue.
 MIN_FRAMES = 150
+MIN_LONG_SEQUENCES = 5
 # Sequences that cannot reach MIN_FRAMES: the target's shot is shorter (scene cuts on both sides).
-SHORT_SHOTS = {"bikes_cyclist": 61, "city_tower": 116}
+# bikes.mp4 is a montage of 30-60 frame shots; it ships because it is the demo's clip.
+SHORT_SHOTS = {"bikes_cyclist": 61}
 
 
 def write_labels(folder: Path, body: str, name: str = "handmade", header: str = HEADER) -> Path:
@@ -146,8 +148,8 @@ def test_set_covers_the_required_conditions() -> None:
     assert any(returns)
 
 
-# CSRT scored 0.906 on city_tower's first 40 frames when this was written (and 0.790 on all
-# 116); the floor leaves a wide margin for other OpenCV builds.
+# CSRT scored about 0.9 on city_tower's first 40 frames when this was written (and 0.471 on all
+# 190, 74 of them absent); the floor leaves a wide margin for other OpenCV builds.
 CSRT_CITY_TOWER_40_FLOOR = 0.6
 
 
@@ -155,7 +157,7 @@ def test_csrt_tracks_the_start_of_a_real_sequence(tmp_path: Path) -> None:
     """city_tower (cityCC0.mpg, fetched with its Debian package): frames decode into a fresh
     cache once, and CSRT, which holds on to the tower, scores above the floor."""
     (sequence,) = load_real_sequences(["city_tower"], root=tmp_path)
-    assert len(sequence) == 116
+    assert len(sequence) == 190 and sequence.absent[116:].all() and not sequence.absent[:116].any()
     assert all(p.is_file() and p.parent.parent == tmp_path / "frames" for p in sequence.frame_paths)
     assert sequence.read_frame(0).shape == (405, 720, 3)
     stamp = sequence.frame_paths[0].stat().st_mtime_ns
