@@ -87,7 +87,7 @@ def _export(
     try:
         # the exporter's notes and deprecation chatter are not the user's concern
         for logger in chatty:
-            logger.setLevel(logging.WARNING)
+            logger.setLevel(logging.ERROR)
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             torch.onnx.export(
