@@ -120,7 +120,7 @@ def test_incomplete_file_is_readable_for_the_labelling_tool(tmp_path: Path) -> N
 
 
 def test_shipped_sequences_exist() -> None:
-    assert {"bikes_cyclist", "cockatoo", "city_tower"} <= set(REAL_SEQUENCE_NAMES)
+    assert {"bikes_cyclist", "cockatoo", "city_tower", "iscc_singer"} <= set(REAL_SEQUENCE_NAMES)
 
 
 @pytest.mark.parametrize("name", REAL_SEQUENCE_NAMES)
@@ -136,6 +136,10 @@ def test_every_shipped_label_file_loads(name: str) -> None:
 
 
 def test_set_covers_the_required_conditions() -> None:
+    counts = {n: read_label_file(labels_path(n)).count for n in REAL_SEQUENCE_NAMES}
+    assert sum(count >= MIN_FRAMES for count in counts.values()) >= MIN_LONG_SEQUENCES
+    # only the named short shots may be short
+    assert {n for n, count in counts.items() if count < MIN_FRAMES} <= set(SHORT_SHOTS)
     tags = [set(read_label_file(labels_path(n)).tags) for n in REAL_SEQUENCE_NAMES]
     assert sum("lookalikes" in t for t in tags) >= 2
     assert any(t & {"occlusion", "out_of_view"} for t in tags)
