@@ -397,6 +397,57 @@ class RedetectionScore:
         return int(self.moved.sum())
 
 
+INTERVAL_SAMPLES = 2000
+INTERVAL_SEED = 0
+
+
+def _photo_totals(score: RedetectionScore) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    photos = np.array([name.split("/", 1)[0] for name in score.cases])
+    names = np.unique(photos)
+    success = score.ious >= SUCCESS_IOU
+    hits = np.array([success[photos == n].sum() for n in names], dtype=np.float64)
+    sizes = np.array([(photos == n).sum() for n in names], dtype=np.float64)
+    return names, hits, sizes
+
+
+def success_interval(
+    score: RedetectionScore, level: float = 0.95, samples: int = INTERVAL_SAMPLES, seed: int = INTERVAL_SEED
+) -> tuple[float, float]:
+    """A bootstrap interval of the success rate that resamples whole PHOTOS: a photo's cases
+    share its look, so counting them as independent would make the interval too narrow."""
+    if not score.count:
+        return float("nan"), float("nan")
+    names, hits, sizes = _photo_totals(score)
+    draws = np.random.default_rng(seed).integers(0, len(names), size=(samples, len(names)))
+    rates = hits[draws].sum(axis=1) / sizes[draws].sum(axis=1)
+    tail = (1.0 - level) / 2.0
+    return float(np.quantile(rates, tail)), float(np.quantile(rates, 1.0 - tail))
+
+
+def difference_interval(
+    new: RedetectionScore,
+    old: RedetectionScore,
+    level: float = 0.95,
+    samples: int = INTERVAL_SAMPLES,
+    seed: int = INTERVAL_SEED,
+) -> tuple[float, float, float]:
+    """``new - old`` success rate on the same cases, and its paired bootstrap interval over
+    photos: the way to say whether a model change helps (an interval above 0)."""
+    if new.cases != old.cases:
+        raise ValueError("the two scores are over different cases")
+    names, new_hits, sizes = _photo_totals(new)
+    _, old_hits, _ = _photo_totals(old)
+    draws = np.random.default_rng(seed).integers(0, len(names), size=(samples, len(names)))
+    totals = sizes[draws].sum(axis=1)
+    differences = (new_hits[draws].sum(axis=1) - old_hits[draws].sum(axis=1)) / totals
+    tail = (1.0 - level) / 2.0
+    return (
+        new.success_rate - old.success_rate,
+        float(np.quantile(differences, tail)),
+        float(np.quantile(differences, 1.0 - tail)),
+    )
+
+
 def score_boxes(
     name: str, cases: Sequence[RedetectionCase], boxes: np.ndarray, seconds: float = 0.0
 ) -> RedetectionScore:
@@ -602,14 +653,15 @@ def run_redetection(
 def markdown_table(scores: Sequence[RedetectionScore]) -> str:
     """The rows the benchmark shows."""
     lines = [
-        "| tracker | success (IoU >= 0.5) | look-alike success | moved success | mean IoU | cases "
-        "(look-alike, moved) | s per case |",
-        "|---|---|---|---|---|---|---|",
+        "| tracker | success (IoU >= 0.5) | 95 % interval (by photo) | look-alike success "
+        "| moved success | mean IoU | cases (look-alike, moved) | s per case |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for s in scores:
         per_case = s.seconds / s.count if s.count else float("nan")
+        low, high = success_interval(s)
         lines.append(
-            f"| {s.name} | {s.success_rate:.3f} | {s.lookalike_success_rate:.3f} "
+            f"| {s.name} | {s.success_rate:.3f} | {low:.2f}-{high:.2f} | {s.lookalike_success_rate:.3f} "
             f"| {s.moved_success_rate:.3f} | {s.mean_iou:.3f} "
             f"| {s.count} ({s.lookalike_count}, {s.moved_count}) | {per_case:.3f} |"
         )

@@ -20,6 +20,7 @@ from dmtrack_core.evaluation.redetect import (
     RedetectionCase,
     StayTracker,
     Warp,
+    difference_interval,
     draw_cases,
     draw_warp,
     fit_warp,
@@ -31,6 +32,7 @@ from dmtrack_core.evaluation.redetect import (
     scale_to_frame,
     score_boxes,
     score_tracker,
+    success_interval,
     warp_box,
     warp_image,
     xywh_to_xyxy,
@@ -220,6 +222,20 @@ def test_scores_of_the_truth_and_of_standing_still(eval_cases: list) -> None:
     assert still.moved_success_rate == 0.0  # by definition of "moved"
     assert 0.0 < still.success_rate < 0.6
     assert still.count == len(eval_cases) and len(still.ious) == len(eval_cases)
+
+
+def test_intervals_resample_photos(eval_cases: list) -> None:
+    truth = np.stack([c.truth_box_xywh for c in eval_cases])
+    perfect = score_boxes("truth", eval_cases, truth)
+    still = score_boxes("stay", eval_cases, np.stack([c.init_box_xywh for c in eval_cases]))
+    assert success_interval(perfect) == (1.0, 1.0)
+    low, high = success_interval(still)
+    assert low < still.success_rate < high and high - low > 0.05
+    gain, gain_low, gain_high = difference_interval(perfect, still)
+    assert gain == pytest.approx(1.0 - still.success_rate) and 0.0 < gain_low <= gain <= gain_high
+    assert difference_interval(still, still) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError):
+        difference_interval(still, score_boxes("few", eval_cases[:3], truth[:3]))
 
 
 def test_csrt_redetects_most_real_cases(eval_cases: list) -> None:
