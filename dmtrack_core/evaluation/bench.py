@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import re
 import shlex
+import subprocess
 import sys
 import time
 import warnings
@@ -72,13 +74,18 @@ class SpeedRow:
     name: str
     latencies_ms: np.ndarray | None
     note: str = ""
+    rss_mb: float | None = None  # resident memory of this contender alone in a fresh process
 
-    def cells(self) -> list[str]:
+    def fps(self) -> float:
+        return 1000.0 / float(self.latencies_ms.mean()) if self.latencies_ms is not None else float("nan")
+
+    def cells(self, reference_fps: float | None = None) -> list[str]:
+        rss = f"{self.rss_mb:.0f}" if self.rss_mb is not None else "-"
         if self.latencies_ms is None or len(self.latencies_ms) == 0:
-            return [self.name, "-", "-", "-", self.note]
-        mean = float(self.latencies_ms.mean())
+            return [self.name, "-", "-", "-", "-", rss, self.note]
         p50, p95 = np.percentile(self.latencies_ms, [50, 95])
-        return [self.name, f"{1000.0 / mean:.1f}", f"{p50:.1f}", f"{p95:.1f}", self.note]
+        ratio = f"{self.fps() / reference_fps:.2f}" if reference_fps else "-"
+        return [self.name, f"{self.fps():.1f}", ratio, f"{p50:.1f}", f"{p95:.1f}", rss, self.note]
 
 
 def _log(message: str) -> None:
@@ -175,16 +182,29 @@ def _tracker_contender(
     return _Contender(tracker.name, note, device, lambda frame: frame, tracker.track, [])
 
 
-def _model_forward_contender(first: np.ndarray, box: np.ndarray, device: str) -> _Contender:
+def _network_of(tracker: Any) -> Any:
+    """The network object a built ``Tracker`` calls (before or after the detector split)."""
+    detector = getattr(tracker, "detector", None)
+    return detector.network if detector is not None else tracker.network
+
+
+def _backend_label(network: Any) -> str:
+    return getattr(network, "backend", "torch")
+
+
+def _model_forward_contender(
+    first: np.ndarray, box: np.ndarray, device: str, weights: str | None, backend: str
+) -> _Contender:
     """The network alone on whole 640x480 frames: feature extraction and detection against a
-    template made once; random weights time the same as trained ones."""
+    template made once, with the given inference backend."""
     import torch
 
-    from dmtrack_core.model import build_model
     from dmtrack_core.preprocess import letterbox, to_tensor
+    from dmtrack_core.tracking import build_tracker
 
-    torch.manual_seed(0)
-    model = build_model("dmtrack_lite").eval().to(device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a fallback shows in the row's backend label
+        model = _network_of(build_tracker(device=device, weights=weights, backend=backend))
     config = model.config
 
     def prepare(frame: np.ndarray) -> Any:
@@ -200,7 +220,8 @@ def _model_forward_contender(first: np.ndarray, box: np.ndarray, device: str) ->
         with torch.inference_mode():
             model.detect(model.extract(prepared[0]), template, 0.05, 0.5, 50)
 
-    return _Contender("DMTrack-lite model forward", "", device, prepare, step, [])
+    label = _backend_label(model)
+    return _Contender(f"DMTrack-lite model forward ({label})", f"backend {label}", device, prepare, step, [])
 
 
 def _time_interleaved(contenders: list[_Contender], frames: list[np.ndarray]) -> None:
@@ -216,21 +237,101 @@ def _time_interleaved(contenders: list[_Contender], frames: list[np.ndarray]) ->
                 contender.latencies_ms.append((time.perf_counter() - start) * 1000.0)
 
 
-def _speed(options: BenchOptions, sequence: Sequence) -> list[SpeedRow]:
+SPEED_HEADER = ["What", "FPS", "x CSRT", "p50 ms", "p95 ms", "RSS MB", "Note"]
+RSS_FRAMES = 20  # frames each contender tracks alone in its own process before its RSS is read
+
+
+def _rss_of(spec: str, backend: str, frames_path: Path, box: np.ndarray, weights: str | None) -> float | None:
+    """Resident MB of one contender alone in a fresh Python process (after RSS_FRAMES frames)."""
+    command = [sys.executable, "-m", "dmtrack_core.evaluation.profile", "rss", "--tracker", spec]
+    command += ["--backend", backend, "--frames", str(frames_path), "--box", *(f"{v:.3f}" for v in box)]
+    if weights:
+        command += ["--weights", weights]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
+        return float(json.loads(done.stdout.strip().splitlines()[-1])["rss_mb"])
+    except (subprocess.SubprocessError, ValueError, KeyError, IndexError) as exc:
+        _log(f"speed: RSS of {spec} ({backend}) unavailable: {type(exc).__name__}")
+        return None
+
+
+def _node_rate(options: BenchOptions) -> str:
+    """The ROS node against a 30 fps 640x480 publisher (``dmtrack_ros.node_bench``), run as a
+    subprocess: dmtrack_core never imports ROS."""
+    out = options.out / "node_bench.json"
+    command = [sys.executable, "-m", "dmtrack_ros.node_bench", "--json", str(out)]
+    _log("speed: node rate (dmtrack_ros.node_bench, 30 fps 640x480, reliable publisher)")
+    try:
+        subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
+        result = json.loads(out.read_text())
+    except (subprocess.SubprocessError, OSError, ValueError) as exc:
+        detail = getattr(exc, "stderr", "") or ""
+        tail = detail.strip().splitlines()[-1] if detail.strip() else type(exc).__name__
+        return f"The node benchmark did not run: {tail}"
+    _log(f"speed: node {result}")
+    return node_rate_markdown(result)
+
+
+def node_rate_markdown(result: dict[str, Any]) -> str:
+    header = [
+        "Published",
+        "Processed",
+        "Latency p50 ms",
+        "p95 ms",
+        "Tracker step p50 ms",
+        "Node overhead p50 ms",
+    ]
+    row = [
+        str(result["published"]),
+        f"{result['processed']} ({result['processed_fraction']:.0%})",
+        f"{result['latency_p50_ms']:.1f}",
+        f"{result['latency_p95_ms']:.1f}",
+        f"{result['step_p50_ms']:.1f}",
+        f"{result['overhead_p50_ms']:.1f}",
+    ]
+    return (
+        f"A real `dmtrack_node` process (parameters `{result.get('parameters', '')}`) and a reliable "
+        f"publisher of {result['fps']:.0f} fps {result['width']}x{result['height']} frames for "
+        f"{result['duration_s']:.0f} s, in separate processes over real topics. Latency: frame stamp to "
+        "the node's `~/status` for that frame arriving at the benchmark (one machine, one clock); "
+        "overhead: latency minus the tracker step the node reports in that status.\n\n"
+        + _table(header, [row])
+    )
+
+
+@dataclass
+class SpeedResults:
+    rows: list[SpeedRow]
+    reference_fps: float | None  # CSRT's FPS in the same run: the table's "x CSRT" column
+    profile: str  # markdown table of the stage profile
+    node: str  # markdown of the node-rate benchmark
+    torch_threads: int
+
+
+def _speed(options: BenchOptions, sequence: Sequence) -> SpeedResults:
     """All contenders take turns on each frame, so a change in the machine's load during the
     run slows them alike instead of whichever happened to be measured then."""
+    import torch
+
+    from dmtrack_core.evaluation.runner import DMTrackAdapter
+
     frames = _speed_frames(sequence, options.speed_frames)
     box = sequence.init_box * (640.0 / sequence.read_frame(0).shape[1])
     _log(f"speed: {len(frames)} frames at 640x480 on {options.device}, contenders interleaved")
     contenders: list[_Contender] = []
+    rss_jobs: dict[str, tuple[str, str]] = {}  # contender name -> (tracker spec, backend)
     unavailable: list[SpeedRow] = []
-    if any(spec in MODEL_TRACKERS for spec in options.trackers):
-        try:
-            contenders.append(_model_forward_contender(frames[0], box, options.device))
-        except Exception as exc:
-            unavailable.append(
-                SpeedRow("DMTrack-lite model forward", None, f"unavailable: {type(exc).__name__}: {exc}")
-            )
+    models = [spec for spec in options.trackers if spec in MODEL_TRACKERS]
+    if models:
+        for backend in ("torch", "auto"):
+            try:
+                contenders.append(
+                    _model_forward_contender(frames[0], box, options.device, options.weights, backend)
+                )
+            except Exception as exc:
+                unavailable.append(
+                    SpeedRow(f"DMTrack-lite model forward ({backend})", None, f"unavailable: {exc}")
+                )
     for spec in options.trackers:
         try:
             with warnings.catch_warnings():
@@ -240,20 +341,55 @@ def _speed(options: BenchOptions, sequence: Sequence) -> list[SpeedRow]:
             unavailable.append(SpeedRow(spec, None, f"tracker unavailable: {type(exc).__name__}: {exc}"))
             continue
         model = spec in MODEL_TRACKERS
+        label = _backend_label(_network_of(tracker.tracker)) if model else ""
+        note = f"whole tracker, backend {label}" if model else "OpenCV, CPU"
+        contenders.append(
+            _tracker_contender(tracker, note, options.device if model else "cpu", frames[0], box)
+        )
+        rss_jobs[tracker.name] = (spec, "auto")
+    if "dmtrack-reid" in models:
+        from dmtrack_core.tracking import build_tracker, load_tracker_config
+
+        eager = build_tracker(
+            device=options.device,
+            weights=options.weights,
+            config=load_tracker_config(mode="reid"),
+            backend="torch",
+        )
+        name = "DMTrack-reid (torch eager)"
         contenders.append(
             _tracker_contender(
-                tracker,
-                "whole tracker" if model else "OpenCV, CPU",
-                options.device if model else "cpu",
-                frames[0],
-                box,
+                DMTrackAdapter(eager, name), "whole tracker, backend torch", options.device, frames[0], box
             )
         )
+        rss_jobs[name] = ("dmtrack-reid", "torch")
     _time_interleaved(contenders, frames[1:])
-    rows = [SpeedRow(c.name, np.asarray(c.latencies_ms), c.note) for c in contenders] + unavailable
+
+    rss: dict[str, float | None] = {}
+    if options.device == "cpu" and rss_jobs:
+        frames_path = options.out / "speed_frames.npy"
+        frames_path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(frames_path, np.stack(frames[: RSS_FRAMES + 1]))
+        for name, (spec, backend) in rss_jobs.items():
+            _log(f"speed: RSS of {name} alone in a fresh process")
+            rss[name] = _rss_of(spec, backend, frames_path, box, options.weights)
+    rows = [SpeedRow(c.name, np.asarray(c.latencies_ms), c.note, rss.get(c.name)) for c in contenders]
+    rows += unavailable
+    csrt = next((r for r in rows if r.name.lower() == "csrt" and r.latencies_ms is not None), None)
+    reference = csrt.fps() if csrt is not None else None
     for row in rows:
-        _log(f"speed: {row.cells()}")
-    return rows
+        _log(f"speed: {row.cells(reference)}")
+
+    profile = "Not run: no DMTrack tracker among the contenders."
+    if "dmtrack-reid" in models and options.device == "cpu":
+        from dmtrack_core.evaluation.profile import profile_markdown, profile_tracker
+
+        _log("speed: stage profile of track() (torch eager and the default backend, interleaved)")
+        profile = profile_markdown(
+            profile_tracker(frames[: min(len(frames), 40)], box, weights=options.weights)
+        )
+    node = _node_rate(options) if options.device == "cpu" else "Not run: the node benchmark runs on the CPU."
+    return SpeedResults(rows, reference, profile, node, torch.get_num_threads())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,7 +432,7 @@ def write_markdown(
     summaries: list[TrackerSummary],
     unavailable: dict[str, str],
     notes: dict[str, str],
-    speed: list[SpeedRow],
+    speed: SpeedResults,
     plots: list[Path],
     command: str,
     elapsed_s: float,
@@ -355,12 +491,28 @@ alone: the difference to DMTrack-reid is what the colour histograms add.
 ## Speed at 640x480 ({options.device})
 
 Latency per frame over {options.speed_frames} frames of the first suite sequence (the first
-{WARM_UP_CALLS} calls excluded). All rows are timed in turn on each frame, so a change of the
-machine's load during the run affects them alike. The model forward row is feature extraction
-plus detection alone; the tracker rows add preprocessing, colour histograms (reid), association
-and the state machine.
+{WARM_UP_CALLS} calls excluded), torch on {speed.torch_threads} threads. All rows are timed in turn
+on each frame, so a change of the machine's load during the run affects them alike; "x CSRT" is
+the FPS ratio to CSRT in this run. The model forward rows are feature extraction plus detection
+alone; the tracker rows add preprocessing, colour histograms (reid), association and the state
+machine. The default backend (`auto`) is ONNX Runtime on the CPU when it is installed
+(docs/inference.md); "torch eager" is the same tracker on the PyTorch module. RSS: resident memory
+of each tracker alone in a fresh Python process after {RSS_FRAMES} frames (imports, weights,
+sessions and buffers included).
 
-{_table(["What", "FPS", "p50 ms", "p95 ms", "Note"], [row.cells() for row in speed])}
+{_table(SPEED_HEADER, [row.cells(speed.reference_fps) for row in speed.rows])}
+
+### Where one `track()` goes (reid, 640x480)
+
+Median per stage over the speed frames, both backends taking turns on each frame
+(`dmtrack_core/evaluation/profile.py`). The network stages are timed inside the network calls;
+"network as the tracker times it" is the tracker's own total for them.
+
+{speed.profile}
+
+### The ROS node at 30 fps
+
+{speed.node}
 
 ## Reproduce
 
