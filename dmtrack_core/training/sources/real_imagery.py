@@ -28,6 +28,8 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +92,23 @@ class ExcludedDataError(ValueError):
 
 
 # ----------------------------------------------------------------------------- files
+@contextmanager
+def opencv_single_threaded() -> Iterator[None]:
+    """Run OpenCV on the calling thread only, inside the block.
+
+    Sources do their OpenCV work (decoding, fingerprints, tracking) when they are built, in
+    the process that then forks the data-loader workers. Once OpenCV has started its thread
+    pool, a forked child that calls OpenCV waits forever on the pool's lost threads; keeping
+    the parent's pool unstarted avoids that. The setting is put back afterwards.
+    """
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(previous)
+
+
 def _wheel_root(module: str) -> Path:
     return package_data_dir(module).parent
 

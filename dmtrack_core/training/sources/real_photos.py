@@ -37,6 +37,7 @@ from dmtrack_core.training.sources.real_imagery import (
     PHOTO_BOX_DIR,
     Exclusions,
     PhotoPrint,
+    opencv_single_threaded,
     read_photo,
 )
 
@@ -235,7 +236,9 @@ class RealPhotoSource:
         self.identity_offset = int(identity_offset)
         self.max_instances = max(1, int(max_instances))
         self.params = params or PhotoWarpParams()
-        exclusions = Exclusions.load() if exclusions is None else exclusions
+        if exclusions is None:
+            with opencv_single_threaded():  # this process forks the data-loader workers
+                exclusions = Exclusions.load()
         lists = shipped_box_lists() if box_lists is None else box_lists
         self.records: list[PhotoRecord] = []
         skipped_licence = skipped_evaluation = 0
