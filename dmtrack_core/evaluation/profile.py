@@ -1,11 +1,13 @@
 """Where one ``track()`` goes, stage by stage, for each inference backend (``dmtrack bench``).
 
 The tracker is built around a ``TimedNetwork``: a pass-through wrapper of the backend that
-times each stage it runs (torch: backbone, FPN, ReID map separately; ONNX Runtime: the extract
-graph as one stage) and the stages inside ``detect`` (dynamic head, decoding + NMS, ReID
-embeddings of the candidates). The tracker's own ``timings_ms`` give preprocessing and the
-association (which includes the run-time target model when the tracker has one, unless it
-reports that under a key of its own: every extra key becomes a row). Colour histograms are
+times each stage it runs (torch: backbone, FPN, ReID map separately; ONNX Runtime: its frame
+graph as one stage, which also runs the head for the tracked template, so its "dynamic head"
+row is only the check that the prefetched outputs apply) and the stages inside ``detect``
+(dynamic head, decoding + NMS, ReID embeddings of the candidates). The tracker's own
+``timings_ms`` give preprocessing and the association (which includes the run-time target
+model when the tracker has one, unless it reports that under a key of its own: every extra key
+becomes a row). Colour histograms are
 timed by computing them again on the frame's candidate boxes.
 
 Also ``python -m dmtrack_core.evaluation.profile rss ...``: one contender alone in a fresh
@@ -59,7 +61,9 @@ class TimedNetwork:
 
     def extract(self, images: torch.Tensor) -> Any:
         if self.inner is not self.torch_model:
-            return self._timed("backbone + FPN + ReID map (extract graph)", self.inner.extract, images)
+            return self._timed(
+                "backbone + FPN + ReID map + dynamic head (ORT graph)", self.inner.extract, images
+            )
         from dmtrack_core.model.dmtrack import Features
 
         model = self.torch_model
@@ -179,7 +183,7 @@ STAGE_ORDER = (
     "backbone",
     "FPN",
     "ReID map",
-    "backbone + FPN + ReID map (extract graph)",
+    "backbone + FPN + ReID map + dynamic head (ORT graph)",
     "dynamic head",
     "decoding + NMS",
     "ReID embeddings of the candidates",

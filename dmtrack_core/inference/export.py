@@ -1,10 +1,11 @@
 """Export the per-frame network to two ONNX graphs.
 
-``extract``: normalised image (1, 3, H, W) -> FPN P3..P5 and the ReID map. ``head``: the FPN
-levels plus the four dynamic kernels of a template -> the flat cls / box / centerness outputs
-in ``LocationGrid`` order (what ``DMTrack.flat_outputs`` returns). The template branch, the
-ReID pooling, decoding and NMS stay in torch: they are cheap, and a run-time module that reads
-``Features.levels`` keeps working on the runtime's features.
+``extract``: normalised image (1, 3, H, W) and the four dynamic kernels of a template -> FPN
+P3..P5, the ReID map and that template's head outputs. ``head``: the FPN levels plus the four
+dynamic kernels -> the flat cls / box / centerness outputs in ``LocationGrid`` order (what
+``DMTrack.flat_outputs`` returns), for a template other than the one ``extract`` was given.
+The template branch, the ReID pooling, decoding and NMS stay in torch: they are cheap, and a
+run-time module that reads ``Features.levels`` keeps working on the runtime's features.
 
 Heights and widths are dynamic in multiples of ``size_divisor`` (16:9 frames pad to 384x224),
 so one export serves every camera.
@@ -28,10 +29,10 @@ from dmtrack_core.model.template import DynamicKernels
 LOG = logging.getLogger(__name__)
 
 OPSET = 18
-FORMAT_VERSION = 1  # bump when the graphs' inputs or outputs change
-EXTRACT_INPUTS = ("images",)
+FORMAT_VERSION = 2  # bump when the graphs' inputs or outputs change
 EXTRACT_OUTPUTS = ("p3", "p4", "p5", "reid")
 KERNEL_NAMES = ("cls_pre", "reg_pre", "cls_post", "reg_post")
+EXTRACT_INPUTS = ("images", *KERNEL_NAMES)
 HEAD_OUTPUTS = ("cls_logits", "box_ltrb", "centerness_logits")
 
 
@@ -40,13 +41,24 @@ class ExportError(RuntimeError):
 
 
 class _ExtractGraph(nn.Module):
+    """Features plus the head for one template: fused, the split would cost ~20 % of the
+    network (docs/inference.md); the head outputs are used when the template is the one
+    detection asks for next."""
+
     def __init__(self, model: DMTrack) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, images: Tensor) -> tuple[Tensor, ...]:
+    def forward(self, images: Tensor, kernels: list[Tensor]) -> tuple[Tensor, ...]:
         features = self.model.extract(images)
-        return (*features.levels, features.reid)
+        outputs = self.model.flat_outputs(features.levels, DynamicKernels(*kernels))
+        return (
+            *features.levels,
+            features.reid,
+            outputs.cls_logits,
+            outputs.box_ltrb,
+            outputs.centerness_logits,
+        )
 
 
 class _HeadGraph(nn.Module):
@@ -129,11 +141,11 @@ def export_graphs(model: DMTrack, extract_path: Path, head_path: Path) -> None:
     LOG.info("exporting the extract graph to %s", extract_path)
     _export(
         _ExtractGraph(model),
-        (images,),
+        (images, [kernels.cls_pre, kernels.reg_pre, kernels.cls_post, kernels.reg_post]),
         extract_path,
         EXTRACT_INPUTS,
-        EXTRACT_OUTPUTS,
-        ({2: divisor * rows, 3: divisor * cols},),
+        (*EXTRACT_OUTPUTS, *HEAD_OUTPUTS),
+        ({2: divisor * rows, 3: divisor * cols}, [None] * 4),
     )
     level_shapes = [
         {

@@ -80,6 +80,8 @@ class OnnxRuntimeNetwork:
         self.graphs = graphs
         self.settings = settings or RuntimeSettings()
         self.extract_session = open_session(str(graphs.extract), self.settings)
+        self._last_kernels: DynamicKernels | None = None  # row 0 of the template detect used last
+        self._prefetched: tuple[Features, DynamicKernels | None, QueryOutputs] | None = None
         self.head_session = open_session(str(graphs.head), self.settings)
 
     @property
@@ -88,20 +90,52 @@ class OnnxRuntimeNetwork:
 
     def __getattr__(self, name: str) -> Any:
         # only reached for names this class lacks: the torch network's other parts
-        if name == "model":
+        if name in ("model", "_prefetched", "_last_kernels"):
             raise AttributeError(name)
         return getattr(self.model, name)
 
     def extract(self, images: Tensor) -> Features:
-        """(1, 3, H, W) normalised float32 on the CPU (H, W multiples of the size divisor)."""
+        """(1, 3, H, W) normalised float32 on the CPU (H, W multiples of the size divisor).
+
+        The graph also runs the head for the template ``detect`` used last (zeros before the
+        first); ``detect`` uses those outputs when it is asked for the same template on these
+        features, and runs the head graph otherwise."""
         if images.dtype != torch.float32 or images.device.type != "cpu":
             raise ValueError(
                 f"the onnxruntime backend needs float32 CPU images, got {images.dtype} on {images.device}"
             )
         array = np.ascontiguousarray(images.detach().numpy())
-        outputs = self.extract_session.run(list(EXTRACT_OUTPUTS), {"images": array})
-        tensors = [torch.from_numpy(output) for output in outputs]
-        return Features(levels=tensors[:-1], reid=tensors[-1], image_hw=(array.shape[-2], array.shape[-1]))
+        kernels = self._last_kernels
+        inputs = {
+            "images": array,
+            **(self._kernel_inputs(kernels) if kernels is not None else self._zero_kernels()),
+        }
+        outputs = [torch.from_numpy(output) for output in self.extract_session.run(None, inputs)]
+        levels = len(EXTRACT_OUTPUTS) - 1
+        features = Features(
+            levels=outputs[:levels], reid=outputs[levels], image_hw=(array.shape[-2], array.shape[-1])
+        )
+        head = QueryOutputs(*outputs[levels + 1 :])
+        self._prefetched = (features, kernels, head) if kernels is not None else None
+        return features
+
+    def _kernel_inputs(self, kernels: DynamicKernels) -> dict[str, np.ndarray]:
+        values = (kernels.cls_pre, kernels.reg_pre, kernels.cls_post, kernels.reg_post)
+        return {
+            name: np.ascontiguousarray(value.float().numpy())
+            for name, value in zip(KERNEL_NAMES, values, strict=True)
+        }
+
+    def _zero_kernels(self) -> dict[str, np.ndarray]:
+        levels, channels, modulation = (
+            len(self.config.strides),
+            self.config.fpn_channels,
+            self.config.modulation_channels,
+        )
+        sizes = (channels, channels, modulation, modulation)
+        return {
+            name: np.zeros((1, levels, n, n), np.float32) for name, n in zip(KERNEL_NAMES, sizes, strict=True)
+        }
 
     def make_template(
         self, features: Features, boxes_xyxy: Tensor, batch_index: Tensor | None = None
@@ -119,15 +153,17 @@ class OnnxRuntimeNetwork:
         return self.model.locations(features)
 
     def flat_outputs(self, levels: list[Tensor], kernels: DynamicKernels) -> QueryOutputs:
-        """The head in the runtime, one template at a time."""
+        """The head in the runtime, one template at a time (or what ``extract`` already ran)."""
+        prefetched = self._prefetched
+        if (
+            prefetched is not None
+            and prefetched[1] is not None
+            and all(a is b for a, b in zip(prefetched[0].levels, levels, strict=True))
+            and _same_kernels(prefetched[1], kernels)
+        ):
+            return prefetched[2]
         inputs = {f"p{3 + i}": np.ascontiguousarray(level.numpy()) for i, level in enumerate(levels)}
-        values = (kernels.cls_pre, kernels.reg_pre, kernels.cls_post, kernels.reg_post)
-        inputs.update(
-            {
-                name: np.ascontiguousarray(value.float().numpy())
-                for name, value in zip(KERNEL_NAMES, values, strict=True)
-            }
-        )
+        inputs.update(self._kernel_inputs(kernels))
         cls_logits, box_ltrb, centerness = (
             torch.from_numpy(output) for output in self.head_session.run(list(HEAD_OUTPUTS), inputs)
         )
@@ -144,4 +180,18 @@ class OnnxRuntimeNetwork:
         # DMTrack.detect's decoding, NMS and embeddings, run on this object: its flat_outputs
         # is the runtime's head, everything else is the torch network's
         with _torch_threads(self.settings.torch_glue_threads):
-            return DMTrack.detect(self, features, template, score_threshold, nms_iou, max_candidates)  # type: ignore[arg-type]
+            found = DMTrack.detect(self, features, template, score_threshold, nms_iou, max_candidates)  # type: ignore[arg-type]
+        # the next frame's extract runs the head for this template already
+        self._last_kernels = template.kernels.index(torch.tensor([0]))
+        return found
+
+
+def _same_kernels(a: DynamicKernels, b: DynamicKernels) -> bool:
+    """The same template's kernels: the same tensors, or equal values (``index`` copies)."""
+    pairs = (
+        (a.cls_pre, b.cls_pre),
+        (a.reg_pre, b.reg_pre),
+        (a.cls_post, b.cls_post),
+        (a.reg_post, b.reg_post),
+    )
+    return all(x.shape == y.shape and (x is y or torch.equal(x, y)) for x, y in pairs)

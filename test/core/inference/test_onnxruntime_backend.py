@@ -120,6 +120,28 @@ def test_candidates_equal_the_torch_network_on_real_frames(
             assert (got.embeddings - expected.embeddings).abs().max() < 1e-3
 
 
+def test_a_new_template_is_not_answered_with_the_previous_templates_head(
+    runtime: OnnxRuntimeNetwork, model: DMTrack, frames: list[np.ndarray]
+) -> None:
+    """``extract`` runs the head for the template detected last; detecting another template
+    on those features must run the head again, and both must equal torch."""
+    frame = cv2.resize(frames[3], (640, 480), interpolation=cv2.INTER_AREA)
+    with torch.inference_mode():
+        image, _ = _prepare(model, frame)
+        features = model.extract(image)
+        first = model.make_template(features, torch.tensor([[100.0, 80.0, 160.0, 170.0]]))
+        second = model.make_template(features, torch.tensor([[230.0, 60.0, 330.0, 200.0]]))
+        runtime.detect(runtime.extract(image), first, 0.05, 0.5, 10)  # remembers ``first``
+        prefetched = runtime.extract(image)
+        assert runtime._prefetched is not None and runtime._prefetched[0] is prefetched
+        for template in (second, first):
+            expected = model.detect(features, template, 0.05, 0.5, 10)
+            got = runtime.detect(prefetched, template, 0.05, 0.5, 10)
+            assert len(got) == len(expected)
+            assert (got.boxes - expected.boxes).abs().max() < 1e-2
+            assert (got.scores - expected.scores).abs().max() < 1e-4
+
+
 def test_whole_tracker_gives_the_torch_trackers_boxes(
     runtime: OnnxRuntimeNetwork, frames: list[np.ndarray], tmp_path: Path
 ) -> None:
