@@ -1,6 +1,6 @@
 """A picture of training pairs from the real sources, to look at before training on them.
 
-    python tools/detect_boxes/pair_sheet.py [--out docs/data/real_pairs.png] [--licences all]
+    python tools/detect_boxes/pair_sheet.py [--out docs/data/real_pairs.jpg] [--licences all]
 
 Each row: template | search for one pair; the query box (index 0) is red in both, the other
 instances (its negatives) blue. Half the rows are same-image photo pairs, half clip pairs.
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--out", type=Path, default=Path("docs/data/real_pairs.png"))
+    parser.add_argument("--out", type=Path, default=Path("docs/data/real_pairs.jpg"))
     parser.add_argument("--licences", default="all")
     parser.add_argument("--pairs", type=int, default=8, help="pairs per source")
     args = parser.parse_args(argv)
@@ -64,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(np.hstack([rows[i], np.full((TILE, 20, 3), 255, np.uint8), right]))
         lines.append(np.full((8, lines[-1].shape[1], 3), 255, np.uint8))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(args.out), cv2.cvtColor(np.vstack(lines), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(
+        str(args.out), cv2.cvtColor(np.vstack(lines), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85]
+    )
     print(f"[pairs] {len(rows)} pairs -> {args.out}")
     return 0
 

@@ -7,7 +7,7 @@
 (``npm install`` in ``tools/detect_boxes`` first; ``make data`` fetches the packages.) The
 box lists land in ``dmtrack_core/training/photo_boxes/`` (one file per photo set, plus
 ``clip_seeds.txt``), so training needs neither node nor the detector. The contact sheet of
-boxes on 24 photos goes to ``docs/data/photo_boxes.png``.
+boxes on 24 photos goes to ``docs/data/photo_boxes.jpg``.
 
 Which photos: every set in :data:`PHOTO_SETS`; GCompris' pictures are read out of its Qt
 resource files, and only real photographs are kept (no transparency, which its clip art has;
@@ -501,7 +501,7 @@ def draw_sheet(records: list[PhotoRecord], out: Path, count: int = SHEET_PHOTOS,
         caption = f"{Path(record.path).name[:34]} {record.licence}"
         cv2.putText(canvas, caption, (x0 + 2, y0 + tile + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1)
     out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(out), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
     print(f"[boxes] contact sheet: {out}")
 
 
@@ -511,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("command", choices=("prepare", "write"))
     parser.add_argument("work", type=Path, help="scratch folder for the detector's inputs and outputs")
-    parser.add_argument("--sheet", type=Path, default=Path("docs/data/photo_boxes.png"))
+    parser.add_argument("--sheet", type=Path, default=Path("docs/data/photo_boxes.jpg"))
     args = parser.parse_args(argv)
     if args.command == "prepare":
         prepare(args.work)
