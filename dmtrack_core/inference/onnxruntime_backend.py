@@ -80,6 +80,7 @@ class OnnxRuntimeNetwork:
         self.graphs = graphs
         self.settings = settings or RuntimeSettings()
         self.extract_session = open_session(str(graphs.extract), self.settings)
+        self.head_graph_runs = 0  # the head graph's own runs (not the frame graph's)
         self._last_kernels: DynamicKernels | None = None  # row 0 of the template detect used last
         self._prefetched: tuple[Features, DynamicKernels | None, QueryOutputs] | None = None
         self.head_session = open_session(str(graphs.head), self.settings)
@@ -158,10 +159,11 @@ class OnnxRuntimeNetwork:
         if (
             prefetched is not None
             and prefetched[1] is not None
-            and all(a is b for a, b in zip(prefetched[0].levels, levels, strict=True))
+            and all(_same_tensor(a, b) for a, b in zip(prefetched[0].levels, levels, strict=True))
             and _same_kernels(prefetched[1], kernels)
         ):
             return prefetched[2]
+        self.head_graph_runs += 1
         inputs = {f"p{3 + i}": np.ascontiguousarray(level.numpy()) for i, level in enumerate(levels)}
         inputs.update(self._kernel_inputs(kernels))
         cls_logits, box_ltrb, centerness = (
@@ -195,3 +197,8 @@ def _same_kernels(a: DynamicKernels, b: DynamicKernels) -> bool:
         (a.reg_post, b.reg_post),
     )
     return all(x.shape == y.shape and (x is y or torch.equal(x, y)) for x, y in pairs)
+
+
+def _same_tensor(a: Tensor, b: Tensor) -> bool:
+    """The same memory and shape (``Features.images(0, 1)`` makes new views of the levels)."""
+    return a.data_ptr() == b.data_ptr() and a.shape == b.shape and a.stride() == b.stride()

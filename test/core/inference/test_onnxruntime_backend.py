@@ -134,9 +134,11 @@ def test_a_new_template_is_not_answered_with_the_previous_templates_head(
         runtime.detect(runtime.extract(image), first, 0.05, 0.5, 10)  # remembers ``first``
         prefetched = runtime.extract(image)
         assert runtime._prefetched is not None and runtime._prefetched[0] is prefetched
-        for template in (second, first):
+        for template, head_runs in ((first, 0), (second, 1), (first, 0)):
             expected = model.detect(features, template, 0.05, 0.5, 10)
+            before = runtime.head_graph_runs
             got = runtime.detect(prefetched, template, 0.05, 0.5, 10)
+            assert runtime.head_graph_runs - before == head_runs  # the frame graph's head, if it applies
             assert len(got) == len(expected)
             assert (got.boxes - expected.boxes).abs().max() < 1e-2
             assert (got.scores - expected.scores).abs().max() < 1e-4
