@@ -102,6 +102,8 @@ class TimedNetwork:
                 found = DMTrack.detect(self, features, template, score_threshold, nms_iou, max_candidates)  # type: ignore[arg-type]
         finally:
             self._in_detect = False
+        if hasattr(self.inner, "remember_template"):  # as the backend's own detect does
+            self.inner.remember_template(template)
         total = (time.perf_counter() - start) * 1000.0
         inner_ms = sum(self.stages["dynamic head"]) - head_before + sum(self.stages[embed_key]) - embed_before
         self.stages["decoding + NMS"].append(total - inner_ms)

@@ -183,9 +183,12 @@ class OnnxRuntimeNetwork:
         # is the runtime's head, everything else is the torch network's
         with _torch_threads(self.settings.torch_glue_threads):
             found = DMTrack.detect(self, features, template, score_threshold, nms_iou, max_candidates)  # type: ignore[arg-type]
-        # the next frame's extract runs the head for this template already
-        self._last_kernels = template.kernels.index(torch.tensor([0]))
+        self.remember_template(template)
         return found
+
+    def remember_template(self, template: Template) -> None:
+        """The next frames' ``extract`` runs the head for this template already."""
+        self._last_kernels = template.kernels.index(torch.tensor([0]))
 
 
 def _same_kernels(a: DynamicKernels, b: DynamicKernels) -> bool:
