@@ -15,6 +15,14 @@ at a time, keeping a change when the objective over the sequences rises:
   and being silent when it is gone, so it also fits the state machine's settings.
 * ``auc``: the success AUC of the reported boxes, which are scored in every frame (LOST too).
 
+The run-time target model (``TrackerConfig.target_model``) adds a score to every cached
+candidate (``FrameCandidates.target_scores``) and candidates at its peaks; the replay fuses
+them with the weights being tried (``target_score_weight``, ``target_similarity_weight``), so
+both are fitted here. What the cache cannot replay is the model's own evolution: candidates are
+cached with the filter learned at initialisation (no updates from confident frames) and peak
+boxes of the initial size. The fusion weights fitted here are therefore those of a target model
+that never updates -- a conservative fit; its other knobs are not searched.
+
 Calibrate on sequences you will not report on: the synthetic benchmark's seeds
 (``BENCH_SEEDS``) are refused.
 """
@@ -58,6 +66,9 @@ DEFAULT_SPACE: dict[str, tuple[float, ...]] = {
     "misses_to_uncertain": (1, 2, 3, 4),
     "misses_to_lost": (5, 7, 10, 15, 20),
     "hits_to_confirm": (1, 2, 3, 4),
+    # the run-time target model's share of the candidate score and of the identity similarity
+    "target_score_weight": (0.0, 0.5, 0.8, 0.9),
+    "target_similarity_weight": (0.0, 0.5, 0.8, 0.9),
 }
 OBJECTIVES = ("f_score", "auc")
 

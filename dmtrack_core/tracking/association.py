@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dmtrack_core.tracking.appearance import fuse_appearance
-from dmtrack_core.tracking.candidates import FrameCandidates
+from dmtrack_core.tracking.candidates import FrameCandidates, fused_similarity, with_target_scores
 from dmtrack_core.tracking.config import TrackerConfig
 from dmtrack_core.tracking.kalman import KalmanFilter, xyxy_to_measurement
 from dmtrack_core.tracking.matching import (
@@ -152,10 +152,12 @@ class TargetAssociator:
                 tracklet.mean, tracklet.covariance = mean, covariance
 
         # 2. candidates worth considering, and how target-like each one is
+        candidates = with_target_scores(candidates, config.target_score_weight)
         considered = candidates.subset(np.flatnonzero(candidates.scores >= config.candidate_score))
         appearance = considered.appearance(config.colour_weight if self._uses_colour else 0.0)
         detections = FrameCandidates(considered.boxes_xyxy, considered.scores, appearance)
         similarity = self.memory.similarity(detections.embeddings) if len(detections) else np.zeros(0)
+        similarity = fused_similarity(similarity, considered, config.target_similarity_weight)
         anchor_similarity = self.memory.anchor_similarity(detections.embeddings)
         target_like = (similarity >= config.identity_min_similarity) & (
             similarity >= anchor_similarity + config.anchor_margin
@@ -188,6 +190,8 @@ class TargetAssociator:
             config.appearance_weight,
             config.gating_threshold,
         )
+        if target_row is not None and not lost:
+            self._admit_target_model_peak(cost, target_row, considered, target_like, similarity)
         matches, unmatched_rows, unmatched_detections = linear_assignment_with_priority(
             cost, config.appearance_match_threshold, target_row
         )
@@ -267,6 +271,29 @@ class TargetAssociator:
         return self._result(target, target_matched, presence, image_wh)
 
     # ------------------------------------------------------------------------------------
+    def _admit_target_model_peak(
+        self,
+        cost: np.ndarray,
+        target_row: int,
+        candidates: FrameCandidates,
+        target_like: np.ndarray,
+        similarity: np.ndarray,
+    ) -> None:
+        """The run-time target model searched the whole frame: its strongest candidate, when
+        target-like and strong (response >= target_peak_threshold), may continue the target
+        wherever it is -- outside the motion gate, at its fused dissimilarity capped just inside
+        the match threshold (a better appearance match still wins; measured: a cost of 0 here
+        lost 10 points of re-detection). The motion gate cannot veto a re-detection."""
+        scores = candidates.target_scores
+        if scores is None or len(scores) == 0 or self.config.target_similarity_weight <= 0.0:
+            return
+        best = int(np.argmax(scores))
+        if scores[best] < self.config.target_peak_threshold or not target_like[best]:
+            return
+        inside = 0.999 * self.config.appearance_match_threshold
+        admitted = min(float(np.clip(1.0 - similarity[best], 0.0, 2.0)), inside)
+        cost[target_row, best] = min(cost[target_row, best], admitted)
+
     def _presence(self, score: float, similarity: float) -> float:
         """Detection score scaled by how surely the candidate is the target (0 at
         ``identity_min_similarity``, 1 at a perfect match)."""

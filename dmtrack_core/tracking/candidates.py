@@ -70,6 +70,30 @@ class FrameCandidates:
         return fuse_appearance(self.embeddings, self.colours, colour_weight)
 
 
+def with_target_scores(candidates: FrameCandidates, score_weight: float) -> FrameCandidates:
+    """Candidates whose ``scores`` are the network's fused with the target model's:
+    ``(1 - w) * network + w * target``; unchanged when there are no target scores."""
+    if candidates.target_scores is None or score_weight <= 0.0:
+        return candidates
+    target = np.clip(candidates.target_scores, 0.0, 1.0)
+    fused = (1.0 - score_weight) * candidates.scores + score_weight * target
+    return FrameCandidates(
+        candidates.boxes_xyxy,
+        fused,
+        candidates.embeddings,
+        candidates.colours,
+        candidates.centerness,
+        candidates.target_scores,
+    )
+
+
+def fused_similarity(similarity: np.ndarray, candidates: FrameCandidates, weight: float) -> np.ndarray:
+    """The identity similarity with the target model's response as a learned-free term."""
+    if candidates.target_scores is None or weight <= 0.0:
+        return similarity
+    return (1.0 - weight) * similarity + weight * np.clip(candidates.target_scores, 0.0, 1.0)
+
+
 def keep_above(candidates: FrameCandidates, score_threshold: float) -> FrameCandidates:
     """The detector's filter: candidates scoring at least ``score_threshold``, and always the
     best one (the first), so a frame never comes back empty."""

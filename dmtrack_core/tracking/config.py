@@ -116,6 +116,29 @@ class TrackerConfig:
     anchor_min_similarity: float = _default("anchor_min_similarity")  # only look-alikes are worth remembering
     anchor_min_hits: int = _default("anchor_min_hits")  # a distractor tracklet must be this established
 
+    # --- run-time target model (tracking/target_model.py): a correlation filter on the FPN
+    # features, learned from the initial frame, scores every candidate and adds candidates at
+    # its peaks; False = the network alone (the ablation row)
+    target_model: bool = _default("target_model")
+    # the filter's side in cells at most; chooses the FPN level (P3 / P4 / P5) by target size
+    target_max_filter_cells: int = _default("target_max_filter_cells")
+    target_label_sigma: float = _default("target_label_sigma")  # Gaussian label, fraction of the size
+    target_regularization: float = _default("target_regularization")  # ridge lambda (relative)
+    target_init_iterations: int = _default("target_init_iterations")  # conjugate-gradient steps at init
+    target_update_iterations: int = _default("target_update_iterations")  # CG steps per update
+    target_memory: int = _default("target_memory")  # confident frames kept besides the initial one
+    target_init_weight: float = _default("target_init_weight")  # the initial frame's share of the fit
+    # frames between updates; updates only from TRACKING frames with presence >= presence_high
+    # whose box the target model itself also sees (response >= target_peak_threshold)
+    target_update_interval: int = _default("target_update_interval")
+    # a response peak this high (training peak = 1) becomes a candidate when no candidate covers it
+    target_peak_threshold: float = _default("target_peak_threshold")
+    target_max_peaks: int = _default("target_max_peaks")
+    # candidate score = (1 - w) * network score + w * target-model response (ranking, presence)
+    target_score_weight: float = _default("target_score_weight")
+    # identity similarity = (1 - v) * appearance cosine + v * target-model response (reid mode)
+    target_similarity_weight: float = _default("target_similarity_weight")
+
     # --- click to box ---------------------------------------------------------------------
     click_box_size: float = _default("click_box_size")  # default box side (image pixels) centred on a click
 
@@ -141,6 +164,11 @@ class TrackerConfig:
             raise ValueError("colour_bins must be three positive counts (hue, saturation, value)")
         if not 0.0 < self.colour_box_shrink <= 1.0:
             raise ValueError("colour_box_shrink must be in (0, 1]")
+        for name in ("target_score_weight", "target_similarity_weight", "target_init_weight"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1]")
+        if self.target_max_filter_cells < 1 or self.target_update_interval < 1 or self.target_memory < 0:
+            raise ValueError("target_max_filter_cells, target_update_interval >= 1 and target_memory >= 0")
         if self.presence_low > self.presence_high:
             raise ValueError("presence_low must not exceed presence_high")
 

@@ -2,7 +2,7 @@
 both over the same ``FrameCandidates`` and both answering an ``AssociationResult``.
 
 * ``GlobalSelector`` -- the original DMTrack-GS rule: the global argmax of the ranking score
-  (score * centerness), no identities kept.
+  (score * centerness, the score fused with the target model's), no identities kept.
 * ``ReidSelector`` -- DMTrack-ReID: every look-alike kept as a tracklet, the target followed by
   its identity (``association.TargetAssociator``).
 """
@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from dmtrack_core.tracking.association import AssociationResult, TargetAssociator, TrackedObject
-from dmtrack_core.tracking.candidates import FrameCandidates
+from dmtrack_core.tracking.candidates import FrameCandidates, with_target_scores
 from dmtrack_core.tracking.config import TrackerConfig
 from dmtrack_core.tracking.matching import cosine_similarity
 from dmtrack_core.tracking.state import TargetStateMachine, TrackState
@@ -81,6 +81,7 @@ class GlobalSelector:
             return AssociationResult(
                 self.frame_index, self.state, None, self._last_box.copy(), 0.0, 0.0, 0.0, False
             )
+        candidates = with_target_scores(candidates, config.target_score_weight)
         rank = candidates.scores * (1.0 if candidates.centerness is None else candidates.centerness)
         best = int(np.argmax(rank))
         score = float(candidates.scores[best])

@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from dmtrack_core.boxes import xywh_to_xyxy, xyxy_to_xywh
+from dmtrack_core.boxes import centres, from_centre_size, iou_matrix, sizes, xywh_to_xyxy, xyxy_to_xywh
 from dmtrack_core.tracking.association import AssociationResult
 from dmtrack_core.tracking.candidates import FrameCandidates
 from dmtrack_core.tracking.config import TrackerConfig, load_tracker_config
-from dmtrack_core.tracking.detector import Detector
+from dmtrack_core.tracking.detector import Detector, FrameFeatures
 from dmtrack_core.tracking.errors import (
     DeviceError,
     InvalidBoxError,
@@ -41,6 +41,7 @@ from dmtrack_core.tracking.errors import (
 )
 from dmtrack_core.tracking.selection import GlobalSelector, ReidSelector, build_selector
 from dmtrack_core.tracking.state import TrackState
+from dmtrack_core.tracking.target_model import TargetModel, TargetModelSettings
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
@@ -116,6 +117,8 @@ class Tracker:
         self._template_embedding: np.ndarray | None = None
         self._template_colour: np.ndarray | None = None
         self._selector: ReidSelector | GlobalSelector | None = None
+        self._target_model: TargetModel | None = None
+        self._last_target_update = 0
         self._target_id = ""
         self._frame_index = 0
         self._last_box = np.zeros(4)
@@ -140,17 +143,22 @@ class Tracker:
         colour = None if colour is None else colour[0]
         selector = build_selector(self.config)
         selector.start(box_xyxy, embedding, colour)
+        association_ms = _ms_since(association_start)
+        target_start = time.perf_counter()
+        target_model = self._new_target_model(frame, box_xyxy)
+        target_ms = _ms_since(target_start)
         # everything that can fail has run: commit the new target at once
         self._targets_started += 1
         self._template, self._template_embedding, self._template_colour = template, embedding, colour
-        self._selector = selector
+        self._selector, self._target_model, self._last_target_update = selector, target_model, 0
         self._target_id = target_id or f"target-{self._targets_started}"
         self._frame_index = 0
         self._last_box = box.copy()
         timings = {
             "preprocess": frame.preprocess_ms,
             "network": frame.network_ms,
-            "association": _ms_since(association_start),
+            "target_model": target_ms,
+            "association": association_ms,
             "total": _ms_since(start),
         }
         return TrackResult(box.copy(), 1.0, 1.0, TrackState.TRACKING, self._target_id, [], timings, 0)
@@ -164,13 +172,25 @@ class Tracker:
         assert self._selector is not None
         frame = self.detector.extract(image)
         candidates = self.detector.detect(frame, self._template)
+        target_start = time.perf_counter()
+        response = None
+        if self._target_model is not None:
+            response = self._target_model.response(frame.features.levels)
+            candidates = self._score_with_target_model(frame, candidates, response, self._last_box)
+        target_ms = _ms_since(target_start)
         association_start = time.perf_counter()
         self._frame_index += 1
-        result = self._to_result(self._selector.select(candidates, frame.image_wh))
+        selected = self._selector.select(candidates, frame.image_wh)
+        result = self._to_result(selected)
+        association_ms = _ms_since(association_start)
+        update_start = time.perf_counter()
+        if response is not None:
+            self._maybe_update_target_model(frame, selected, response)
         result.timings_ms = {
             "preprocess": frame.preprocess_ms,
             "network": frame.network_ms,
-            "association": _ms_since(association_start),
+            "target_model": target_ms + _ms_since(update_start),
+            "association": association_ms,
             "total": _ms_since(start),
         }
         self._last_box = result.box.copy()
@@ -185,7 +205,11 @@ class Tracker:
         if not self.initialized:
             raise NotInitializedError("candidates() called before initialize()")
         frame = self.detector.extract(image)
-        return self.detector.detect(frame, self._template)
+        candidates = self.detector.detect(frame, self._template)
+        if self._target_model is None:
+            return candidates
+        response = self._target_model.response(frame.features.levels)
+        return self._score_with_target_model(frame, candidates, response, self._last_box)
 
     @property
     def template_embedding(self) -> np.ndarray | None:
@@ -227,6 +251,86 @@ class Tracker:
         return default
 
     # ----------------------------------------------------------------- internals
+    def _new_target_model(self, frame: FrameFeatures, box_xyxy: np.ndarray) -> TargetModel | None:
+        config = self.config
+        if not config.target_model:
+            return None
+        settings = TargetModelSettings(
+            max_filter_cells=config.target_max_filter_cells,
+            label_sigma=config.target_label_sigma,
+            regularization=config.target_regularization,
+            init_iterations=config.target_init_iterations,
+            update_iterations=config.target_update_iterations,
+            memory=config.target_memory,
+            init_weight=config.target_init_weight,
+            peak_threshold=config.target_peak_threshold,
+            max_peaks=config.target_max_peaks,
+        )
+        model = TargetModel(settings, tuple(self.network.config.strides))
+        model.initialize(frame.features.levels, box_xyxy * frame.placement.scale)
+        return model
+
+    def _score_with_target_model(
+        self, frame: FrameFeatures, candidates: FrameCandidates, response: Any, last_box_xywh: np.ndarray
+    ) -> FrameCandidates:
+        """Every candidate gets the target model's response at its centre; strong response
+        peaks that no candidate covers become candidates of the target's last size."""
+        config = self.config
+        scale = frame.placement.scale
+        target_scores = response.at(centres(candidates.boxes_xyxy) * scale, radius_cells=0)
+        peaks, _ = response.peaks(config.target_peak_threshold, config.target_max_peaks)
+        size = sizes(xywh_to_xyxy(last_box_xywh))
+        extra = from_centre_size(peaks / scale, np.broadcast_to(size, peaks.shape)) if len(peaks) else None
+        if extra is not None and len(candidates):
+            # only a near-identical network box stands for a peak: a looser one may be a part
+            covered = iou_matrix(extra, candidates.boxes_xyxy).max(axis=1) >= 0.7
+            extra = extra[~covered]
+        if extra is None or len(extra) == 0:
+            return FrameCandidates(
+                candidates.boxes_xyxy,
+                candidates.scores,
+                candidates.embeddings,
+                candidates.colours,
+                candidates.centerness,
+                target_scores,
+            )
+        extra = np.clip(extra, 0.0, np.tile(frame.image_wh, 2))
+        embeddings, colours = self.detector.describe(frame, extra)
+        count = len(extra)
+        merged_colours = None
+        if candidates.colours is not None and colours is not None:
+            merged_colours = np.concatenate([candidates.colours, colours])
+        return FrameCandidates(
+            np.concatenate([candidates.boxes_xyxy, extra]),
+            np.concatenate([candidates.scores, np.zeros(count)]),  # the network did not propose them
+            np.concatenate([candidates.embeddings, embeddings]),
+            merged_colours,
+            None
+            if candidates.centerness is None
+            else np.concatenate([candidates.centerness, np.ones(count)]),
+            np.concatenate([target_scores, response.at(centres(extra) * scale, radius_cells=0)]),
+        )
+
+    def _maybe_update_target_model(
+        self, frame: FrameFeatures, selected: AssociationResult, response: Any
+    ) -> None:
+        """Learn from frames where the identity is certain: TRACKING, a matched target with
+        presence >= presence_high that the target model also sees; every few frames."""
+        config = self.config
+        assert self._target_model is not None
+        if (
+            selected.state is not TrackState.TRACKING
+            or not selected.target_matched
+            or selected.presence < config.presence_high
+            or self._frame_index - self._last_target_update < config.target_update_interval
+        ):
+            return
+        box_network = selected.box_xyxy * frame.placement.scale
+        if response.at(centres(box_network)[None])[0] < config.target_peak_threshold:
+            return
+        self._target_model.update(frame.features.levels, box_network)
+        self._last_target_update = self._frame_index
+
     def _to_result(self, selected: AssociationResult) -> TrackResult:
         """The selector's answer at the API edge: x, y, w, h boxes, presence in [0, 1]."""
         distractors = [

@@ -80,7 +80,7 @@ def check_well_formed(result: TrackResult, frame_index: int, target_id: str) -> 
     assert x >= 0 and y >= 0 and x + w <= WIDTH + 1e-6 and y + h <= HEIGHT + 1e-6
     assert 0.0 <= result.presence <= 1.0
     assert np.isfinite(result.score)
-    assert set(result.timings_ms) == {"preprocess", "network", "association", "total"}
+    assert set(result.timings_ms) == {"preprocess", "network", "target_model", "association", "total"}
     assert all(v >= 0 for v in result.timings_ms.values())
     assert result.timings_ms["total"] >= result.timings_ms["network"]
     for distractor in result.distractors:
