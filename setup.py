@@ -23,7 +23,15 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["dmtrack_core", "dmtrack_core.*", "dmtrack_ros", "dmtrack_ros.*"]),
-    package_data={"dmtrack_core": ["configs/*.yaml", "weights/*.pt"]},
+    package_data={
+        "dmtrack_core": [
+            "configs/*.yaml",
+            "weights/*.pt",
+            "evaluation/redetect_photos.txt",
+            "evaluation/real_labels/*.txt",
+            "training/photo_boxes/*.txt",
+        ]
+    },
     include_package_data=True,
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),

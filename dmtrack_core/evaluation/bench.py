@@ -47,7 +47,13 @@ from dmtrack_core.evaluation.runner import (
 )
 from dmtrack_core.evaluation.synth import BENCH_CONFIG, BENCH_SEEDS, generate_suite
 
-MODEL_TRACKERS = ("dmtrack-global", "dmtrack-reid", "dmtrack-reid-nocolour")
+MODEL_TRACKERS = (
+    "dmtrack-global",
+    "dmtrack-reid",
+    "dmtrack-global-notarget",
+    "dmtrack-reid-notarget",
+    "dmtrack-reid-nocolour",
+)
 BASELINE_TRACKERS = ("csrt", "kcf")
 
 
@@ -482,7 +488,9 @@ highest AUC any tracker can reach on this suite is {best_auc:.3f}. VOT-LT F uses
 presence score (CSRT/KCF: 1 on success, 0 on failure); precision / recall in brackets. FPS is
 that of the tracking calls during this evaluation (device: {options.device}).
 DMTrack-reid-nocolour is the reid mode with `colour_weight: 0`, the learned ReID embedding
-alone: the difference to DMTrack-reid is what the colour histograms add.
+alone: the difference to DMTrack-reid is what the colour histograms add. The `-notarget` rows
+switch the run-time target model off (`target_model: false`, the network alone): the
+difference is what the target model adds.
 
 {_table(["Tracker", "AUC", "P@20", "NP@0.20", "VOT-LT F (Pr / Re)", "FPS", "Note"], accuracy_rows)}
 

@@ -39,6 +39,7 @@ from dmtrack_core.evaluation.runner import (
 SHEET_COLOURS = {
     "DMTrack-reid": (0, 0, 255),
     "DMTrack-global": (255, 0, 255),
+    "DMTrack-reid-notarget": (150, 150, 150),
     "CSRT": (255, 255, 0),
     "KCF": (0, 160, 0),
 }

@@ -195,13 +195,17 @@ class DMTrackAdapter:
 
 
 DMTRACK_PREFIX = "dmtrack-"  # "dmtrack-global", "dmtrack-reid"
-NO_COLOUR_SUFFIX = "-nocolour"  # "dmtrack-reid-nocolour": the learned embedding alone (an ablation)
+# ablation suffixes, combinable: the shipped config with one part switched off
+ABLATIONS = {
+    "-nocolour": {"colour_weight": 0.0},  # the learned ReID embedding alone
+    "-notarget": {"target_model": False},  # the network alone, no run-time target model
+}
 
 
 def make_sequence_tracker(spec: str, device: str = "cpu", weights: str | None = None) -> SequenceTracker:
-    """``csrt`` / ``kcf`` / ``mil`` or ``dmtrack-<mode>`` (the lite model in that tracking mode,
-    with the shipped tracker config); ``dmtrack-reid-nocolour`` is reid mode with
-    ``colour_weight`` 0."""
+    """``csrt`` / ``kcf`` / ``mil`` or ``dmtrack-<mode>[-nocolour][-notarget]``: the lite
+    model in that tracking mode with the shipped tracker config, optionally with the colour
+    cue (``colour_weight`` 0) or the run-time target model switched off."""
     from dmtrack_core.evaluation.baselines import BASELINES, OpenCVTracker
 
     spec = spec.lower()
@@ -212,14 +216,19 @@ def make_sequence_tracker(spec: str, device: str = "cpu", weights: str | None = 
 
         mode = spec[len(DMTRACK_PREFIX) :]
         overrides: dict[str, object] = {}
-        if mode.endswith(NO_COLOUR_SUFFIX):
-            mode, overrides["colour_weight"] = mode[: -len(NO_COLOUR_SUFFIX)], 0.0
+        stripped = True
+        while stripped:
+            stripped = False
+            for suffix, values in ABLATIONS.items():
+                if mode.endswith(suffix):
+                    mode, stripped = mode[: -len(suffix)], True
+                    overrides.update(values)
         config = load_tracker_config(mode=mode, **overrides)
         tracker = build_tracker(device=device, weights=weights, config=config)
         return DMTrackAdapter(tracker, f"DMTrack-{spec[len(DMTRACK_PREFIX) :]}")
     raise ValueError(
         f"unknown tracker {spec!r}: use one of {BASELINES} or "
-        "dmtrack-global / dmtrack-reid / dmtrack-reid-nocolour"
+        f"dmtrack-global / dmtrack-reid, optionally with {' / '.join(ABLATIONS)}"
     )
 
 
