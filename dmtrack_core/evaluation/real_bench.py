@@ -230,6 +230,22 @@ def run_real(
     return RealResults(sequences, summaries, per_sequence, redetection, unavailable, plots, sheets)
 
 
+def against_csrt(results: RealResults, default: str = "DMTrack-reid") -> str:
+    """One sentence: where the default tracker stands against CSRT on real footage."""
+    auc = {s.name: s.curves.auc for s in results.summaries}
+    redetect = {row.name: row.success_rate for row in results.redetection}
+    if default not in auc or "CSRT" not in auc:
+        return ""
+    text = (
+        f"Where the default tracker ({default}) stands against CSRT on real footage: sequence AUC "
+        f"{auc[default]:.3f} vs {auc['CSRT']:.3f} ({auc[default] - auc['CSRT']:+.3f})"
+    )
+    if default in redetect and "CSRT" in redetect:
+        text += f", one-shot re-detection {_percent(redetect[default])} vs {_percent(redetect['CSRT'])}"
+    best = max(auc, key=lambda name: auc[name])
+    return text + f". Best sequence AUC in this run: {best} ({auc[best]:.3f})."
+
+
 def _percent(value: float) -> str:
     return "-" if not np.isfinite(value) else f"{value:.1%}"
 
@@ -267,6 +283,7 @@ def markdown(results: RealResults, markdown_dir: Path, device: str) -> str:
     ]
     frames = sum(len(s) for s in results.sequences)
     cases = results.redetection[0].cases if results.redetection else 0
+    standing = against_csrt(results)
 
     def image(path: Path) -> str:
         return f"![{path.stem}]({os.path.relpath(path.resolve(), markdown_dir)})"
@@ -282,6 +299,8 @@ AUC / P@20 / VOT-LT F as for the synthetic suite below; FPS of the tracking call
 sequences (device: {device}; frame sizes as the clips come, 176x144 to 1280x720).
 
 {_table(OVERALL_HEADER, overall)}
+
+{standing}
 
 Per sequence (success AUC):
 
