@@ -229,13 +229,10 @@ def measure_rss(
 
         tracker: Any = OpenCVTracker(spec)
     else:
-        from dmtrack_core.evaluation.runner import DMTrackAdapter
-        from dmtrack_core.tracking import build_tracker, load_tracker_config
+        from dmtrack_core.evaluation.runner import DMTrackAdapter, dmtrack_config
+        from dmtrack_core.tracking import build_tracker
 
-        mode = spec.removeprefix("dmtrack-")
-        built = build_tracker(
-            device="cpu", weights=weights, config=load_tracker_config(mode=mode), backend=backend
-        )
+        built = build_tracker(device="cpu", weights=weights, config=dmtrack_config(spec), backend=backend)
         tracker = DMTrackAdapter(built, spec)
     tracker.initialize(frames[0], box_xywh)
     for frame in frames[1:]:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 from tqdm import tqdm
@@ -32,6 +32,9 @@ from dmtrack_core.evaluation.metrics import (
     score_sequence,
     vot_lt_scores,
 )
+
+if TYPE_CHECKING:
+    from dmtrack_core.tracking.config import TrackerConfig
 
 
 @runtime_checkable
@@ -202,6 +205,23 @@ ABLATIONS = {
 }
 
 
+def dmtrack_config(spec: str) -> TrackerConfig:
+    """The ``TrackerConfig`` of ``dmtrack-<mode>[-nocolour][-notarget]``: the shipped config
+    in that mode with the named parts switched off."""
+    from dmtrack_core.tracking import load_tracker_config  # the baselines need no torch
+
+    mode = spec.lower()[len(DMTRACK_PREFIX) :]
+    overrides: dict[str, object] = {}
+    stripped = True
+    while stripped:
+        stripped = False
+        for suffix, values in ABLATIONS.items():
+            if mode.endswith(suffix):
+                mode, stripped = mode[: -len(suffix)], True
+                overrides.update(values)
+    return load_tracker_config(mode=mode, **overrides)
+
+
 def make_sequence_tracker(spec: str, device: str = "cpu", weights: str | None = None) -> SequenceTracker:
     """``csrt`` / ``kcf`` / ``mil`` or ``dmtrack-<mode>[-nocolour][-notarget]``: the lite
     model in that tracking mode with the shipped tracker config, optionally with the colour
@@ -212,19 +232,9 @@ def make_sequence_tracker(spec: str, device: str = "cpu", weights: str | None = 
     if spec in BASELINES:
         return OpenCVTracker(spec)
     if spec.startswith(DMTRACK_PREFIX):
-        from dmtrack_core.tracking import build_tracker, load_tracker_config  # the baselines need no torch
+        from dmtrack_core.tracking import build_tracker
 
-        mode = spec[len(DMTRACK_PREFIX) :]
-        overrides: dict[str, object] = {}
-        stripped = True
-        while stripped:
-            stripped = False
-            for suffix, values in ABLATIONS.items():
-                if mode.endswith(suffix):
-                    mode, stripped = mode[: -len(suffix)], True
-                    overrides.update(values)
-        config = load_tracker_config(mode=mode, **overrides)
-        tracker = build_tracker(device=device, weights=weights, config=config)
+        tracker = build_tracker(device=device, weights=weights, config=dmtrack_config(spec))
         return DMTrackAdapter(tracker, f"DMTrack-{spec[len(DMTRACK_PREFIX) :]}")
     raise ValueError(
         f"unknown tracker {spec!r}: use one of {BASELINES} or "

@@ -122,3 +122,15 @@ def test_tracker_specs_name_the_mode_and_the_colour_ablation() -> None:
         make_sequence_tracker("dmtrack-sideways")
     with pytest.raises(ValueError, match="unknown tracker"):
         make_sequence_tracker("meanshift")
+
+
+def test_ablation_specs_switch_off_the_named_parts_only():
+    from dmtrack_core.evaluation.runner import dmtrack_config
+    from dmtrack_core.tracking import load_tracker_config
+
+    shipped = load_tracker_config()
+    both = dmtrack_config("dmtrack-reid-nocolour-notarget")
+    assert both.mode == "reid" and both.colour_weight == 0.0 and both.target_model is False
+    assert dmtrack_config("DMTrack-global-notarget").mode == "global"
+    plain = dmtrack_config("dmtrack-reid")
+    assert plain.target_model == shipped.target_model and plain.colour_weight == shipped.colour_weight
