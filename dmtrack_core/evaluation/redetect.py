@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from dmtrack_core.boxes import xywh_to_xyxy, xyxy_to_xywh
 from dmtrack_core.evaluation.metrics import iou_continuous
 from dmtrack_core.evaluation.runner import SequenceTracker, make_sequence_tracker
 from dmtrack_core.imagery import read_rgb
@@ -258,16 +259,6 @@ def warp_image(image: np.ndarray, warp: Warp, matrix: np.ndarray) -> np.ndarray:
     if warp.blur_sigma >= MIN_BLUR_SIGMA:
         out = cv2.GaussianBlur(out, (0, 0), warp.blur_sigma)
     return out
-
-
-def xywh_to_xyxy(box: Sequence[float]) -> np.ndarray:
-    x, y, w, h = (float(v) for v in box)
-    return np.array([x, y, x + w, y + h], dtype=np.float64)
-
-
-def xyxy_to_xywh(box: Sequence[float]) -> np.ndarray:
-    x1, y1, x2, y2 = (float(v) for v in box)
-    return np.array([x1, y1, x2 - x1, y2 - y1], dtype=np.float64)
 
 
 # ---------------------------------------------------------------------------------------------
