@@ -125,8 +125,9 @@ def test_best_effort_loss_is_reported_and_the_fastdds_profile_stops_it(setup):
     lost = int(after["frames_lost_transport"]) - int(before["frames_lost_transport"])
     assert received < published and lost > 0, (received, published, lost)
     assert "lost in transport" in node.log() and "fastdds_large_data.xml" in node.log()
+    # ~/status goes out with each processed frame, so the last one may predate the last loss events
     status = client.messages("status")[-1]
-    assert status.frames_lost >= lost and status.frames_received >= received
+    assert 0 < status.frames_lost <= int(after["frames_lost_transport"]) and status.frames_received > 0
 
     # the profile on the camera's side: best effort is no longer lossy (a loaded machine still
     # drops some best-effort frames in the node's queue, so the bound is loose; without the
