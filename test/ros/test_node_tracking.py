@@ -38,7 +38,9 @@ class Run:
 def run(tmp_path_factory) -> Run:
     sequence = synthetic_sequence(seed=1)
     assert sequence.out_of_view.any(), "the scenario needs the target to leave the view"
-    with running_node(tmp_path_factory.mktemp("tracking"), {"debug_image_scale": 0.5}) as (process, client):
+    # every frame must get a status here: a loaded CI machine must not age a frame out
+    parameters = {"debug_image_scale": 0.5, "max_image_age": 30.0}
+    with running_node(tmp_path_factory.mktemp("tracking"), parameters) as (process, client):
         info = CameraInfo(width=320, height=240, k=[300.0, 0, 160.0, 0, 300.0, 120.0, 0, 0, 1.0])
         info.header.frame_id = FRAME_ID
         client.info_pub.publish(info)
