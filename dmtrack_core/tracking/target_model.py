@@ -29,11 +29,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from dmtrack_core.tracking.config import TrackerConfig
 
 
 @dataclass
@@ -49,6 +53,13 @@ class TargetModelSettings:
     init_weight: float  # the initial frame's share of the total sample weight
     peak_threshold: float  # response (training peak = 1) for a peak to become a candidate
     max_peaks: int  # extra candidates per frame at most
+
+    @classmethod
+    def from_config(cls, config: TrackerConfig, **changes: object) -> TargetModelSettings:
+        """The ``target_*`` fields of a tracker config, optionally changed."""
+        values = {field: getattr(config, f"target_{field}") for field in cls.__dataclass_fields__}
+        values.update(changes)
+        return cls(**values)
 
 
 @dataclass

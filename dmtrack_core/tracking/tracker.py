@@ -255,17 +255,7 @@ class Tracker:
         config = self.config
         if not config.target_model:
             return None
-        settings = TargetModelSettings(
-            max_filter_cells=config.target_max_filter_cells,
-            label_sigma=config.target_label_sigma,
-            regularization=config.target_regularization,
-            init_iterations=config.target_init_iterations,
-            update_iterations=config.target_update_iterations,
-            memory=config.target_memory,
-            init_weight=config.target_init_weight,
-            peak_threshold=config.target_peak_threshold,
-            max_peaks=config.target_max_peaks,
-        )
+        settings = TargetModelSettings.from_config(config)
         model = TargetModel(settings, tuple(self.network.config.strides))
         model.initialize(frame.features.levels, box_xyxy * frame.placement.scale)
         return model

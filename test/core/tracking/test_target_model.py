@@ -36,20 +36,7 @@ SHIFT = np.array([-60.0, 25.0])  # the search frame: the photo moved by this man
 
 
 def settings(**changes) -> TargetModelSettings:
-    config = load_tracker_config()
-    values = dict(
-        max_filter_cells=config.target_max_filter_cells,
-        label_sigma=config.target_label_sigma,
-        regularization=config.target_regularization,
-        init_iterations=config.target_init_iterations,
-        update_iterations=config.target_update_iterations,
-        memory=config.target_memory,
-        init_weight=config.target_init_weight,
-        peak_threshold=config.target_peak_threshold,
-        max_peaks=config.target_max_peaks,
-    )
-    values.update(changes)
-    return TargetModelSettings(**values)
+    return TargetModelSettings.from_config(load_tracker_config(), **changes)
 
 
 @pytest.fixture(scope="module")
