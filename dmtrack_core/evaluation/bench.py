@@ -73,6 +73,7 @@ class BenchOptions:
     progress: bool = True
     real: bool = True  # the real-footage section (labelled real clips, re-detection on photos)
     redetect_cases: int | None = None  # re-detection cases to run (default: the whole eval split)
+    node_seconds: float = 10.0  # of publishing to the node in the node-rate benchmark; 0: not run
 
 
 @dataclass
@@ -266,6 +267,7 @@ def _node_rate(options: BenchOptions) -> str:
     subprocess: dmtrack_core never imports ROS."""
     out = options.out / "node_bench.json"
     command = [sys.executable, "-m", "dmtrack_ros.node_bench", "--json", str(out)]
+    command += ["--duration", str(options.node_seconds)]
     _log("speed: node rate (dmtrack_ros.node_bench, 30 fps 640x480, reliable publisher)")
     try:
         subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
@@ -394,7 +396,12 @@ def _speed(options: BenchOptions, sequence: Sequence) -> SpeedResults:
         profile = profile_markdown(
             profile_tracker(frames[: min(len(frames), 40)], box, weights=options.weights)
         )
-    node = _node_rate(options) if options.device == "cpu" else "Not run: the node benchmark runs on the CPU."
+    if options.device != "cpu":
+        node = "Not run: the node benchmark runs on the CPU."
+    elif options.node_seconds <= 0:
+        node = "Not run (`--node-seconds 0`)."
+    else:
+        node = _node_rate(options)
     return SpeedResults(rows, reference, profile, node, torch.get_num_threads())
 
 
@@ -601,6 +608,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="keep complete results of an interrupted run")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--no-real", action="store_true", help="skip the real-footage section")
+    parser.add_argument(
+        "--node-seconds",
+        type=float,
+        default=defaults.node_seconds,
+        help="seconds of publishing in the node-rate benchmark (0: skip it)",
+    )
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -618,6 +631,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         resume=args.resume,
         progress=not args.quiet,
         real=not args.no_real,
+        node_seconds=args.node_seconds,
     )
     extra = sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "bench" else []
     command = "dmtrack bench" + ("".join(f" {shlex.quote(a)}" for a in extra))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,7 @@ def test_miniature_bench_writes_the_report(tmp_path: Path):
         trackers=("kcf",),
         progress=False,
         redetect_cases=4,
+        node_seconds=2.0,
     )
     path = run_bench(options, "dmtrack bench --test")
     text = path.read_text()
@@ -65,12 +67,13 @@ def test_miniature_bench_writes_the_report(tmp_path: Path):
     assert text.index("## Real footage") < text.index("## Accuracy on the synthetic distractor suite")
     assert "![real_success](docs/bench/real_success.png)" in text
     assert "![real_cockatoo](docs/bench/real_cockatoo.png)" in text
+    assert "### The ROS node at 30 fps" in text and "| Published |" in text  # the node ran
     for name in ("success.png", "precision.png", "norm_precision.png"):
         assert (tmp_path / "docs" / "bench" / name).exists()
     # the suite is reused: a second run does not rewrite its frames
     frame = tmp_path / "bench_output" / "suite" / "synth-10000" / "img" / "00000001.jpg"
     stamp = frame.stat().st_mtime_ns
-    run_bench(options, "dmtrack bench --test")
+    run_bench(dataclasses.replace(options, node_seconds=0.0), "dmtrack bench --test")
     assert frame.stat().st_mtime_ns == stamp
 
 
