@@ -17,7 +17,8 @@ Decisions:
 * Bad input never stops tracking: a frame that cannot be decoded or a refused request gives
   a :class:`Rejected` outcome (ERROR status) and the tracker state is untouched.
 * A change of image size with the same aspect ratio rescales the target: the tracker is
-  re-initialised on the new frame from the last box scaled to it, keeping the target id. Any
+  re-initialised on the previous frame resized to the new size, with the last box scaled to
+  it (where that box is right), and then tracks the new frame; the target id stays. Any
   other size change (or a target that is LOST) clears the target, which must be set again:
   the tracker's motion and search state are in the pixels of the old size.
 * Repeated log lines (a camera with a wrong encoding, a size flipping every frame) are
@@ -309,6 +310,7 @@ class TrackingSession:
         self._last_stamp_ns: int | None = None
         self._image_wh: tuple[int, int] | None = None
         self._last_result: Any = None
+        self._last_image: np.ndarray | None = None  # the frame of ``_last_result``
         self._last_used: BufferedFrame | None = None  # an init already produced this frame's outputs
         self._generated_ids = 0
 
@@ -496,11 +498,22 @@ class TrackingSession:
             scale = image_wh[0] / old_wh[0]
             box = np.asarray(last.box, dtype=np.float64) * scale
 
+            previous = self._last_image
+
             def rescaled(frame: BufferedFrame, image: np.ndarray) -> Outcome:
                 started = time.perf_counter()
                 message = f"{change}; target rescaled by {scale:.3g}"
                 self.throttled("warning", "size", message)
-                result = self.tracker.initialize(image, box, target_id=last.target_id)
+                if previous is None:
+                    result = self.tracker.initialize(image, box, target_id=last.target_id)
+                else:
+                    # the box belongs to the previous frame: learn the target there (resized to
+                    # the new size), then find it in this one like in any other frame
+                    import cv2
+
+                    resized = cv2.resize(previous, image_wh, interpolation=cv2.INTER_LINEAR)
+                    self.tracker.initialize(resized, box, target_id=last.target_id)
+                    result = self.tracker.track(image)
                 return self._processed(frame, image, result, started, message)
 
             return rescaled
@@ -528,7 +541,7 @@ class TrackingSession:
         if request.kind == "reset":
             self.tracker.reset()
             self._frames_since_seen = 0
-            self._last_result = None
+            self._last_result = self._last_image = None
             self._log.info(f"{request.source}: tracker reset; waiting for a new target")
             ticket._finish(True, "tracker reset")
             return None
@@ -610,6 +623,7 @@ class TrackingSession:
         state = result.state.name if result is not None else "UNINITIALIZED"
         self._frames_since_seen = 0 if state == "TRACKING" else self._frames_since_seen + 1
         self._last_result = result
+        self._last_image = image if result is not None else None
         now = time.monotonic()
         latency_ms = (self._now_ns() - frame.stamp_ns) / 1e6
         with self._stats_lock:

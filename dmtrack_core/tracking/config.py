@@ -136,7 +136,8 @@ class TrackerConfig:
     target_max_peaks: int = _default("target_max_peaks")
     # candidate score = (1 - w) * network score + w * target-model response (ranking, presence)
     target_score_weight: float = _default("target_score_weight")
-    # identity similarity = (1 - v) * appearance cosine + v * target-model response (reid mode)
+    # identity similarity = max(s, (1 - v) * s + v * target-model response), s the appearance
+    # cosine (reid mode): the model can vouch for a candidate, never lower its match
     target_similarity_weight: float = _default("target_similarity_weight")
 
     # --- click to box ---------------------------------------------------------------------

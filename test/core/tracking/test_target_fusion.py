@@ -20,7 +20,8 @@ def test_scores_and_similarity_fuse_with_the_target_model_and_stay_without_it() 
     assert with_target_scores(plain, 0.8) is plain
     scored = FrameCandidates(np.zeros((2, 4)), [0.9, 0.2], np.eye(2), target_scores=[0.1, 1.4])
     np.testing.assert_allclose(with_target_scores(scored, 0.8).scores, [0.2 * 0.9 + 0.08, 0.2 * 0.2 + 0.8])
-    np.testing.assert_allclose(fused_similarity(np.array([0.9, 0.6]), scored, 0.5), [0.5, 0.8])
+    # the model vouches for the second candidate and cannot lower the first's appearance match
+    np.testing.assert_allclose(fused_similarity(np.array([0.9, 0.6]), scored, 0.5), [0.9, 0.8])
     np.testing.assert_allclose(fused_similarity(np.array([0.9, 0.6]), plain, 0.5), [0.9, 0.6])
 
 
