@@ -498,22 +498,20 @@ class TrackingSession:
             scale = image_wh[0] / old_wh[0]
             box = np.asarray(last.box, dtype=np.float64) * scale
 
-            previous = self._last_image
+            previous = self._last_image  # set with every result, so never None here
+            assert previous is not None
 
             def rescaled(frame: BufferedFrame, image: np.ndarray) -> Outcome:
                 started = time.perf_counter()
                 message = f"{change}; target rescaled by {scale:.3g}"
                 self.throttled("warning", "size", message)
-                if previous is None:
-                    result = self.tracker.initialize(image, box, target_id=last.target_id)
-                else:
-                    # the box belongs to the previous frame: learn the target there (resized to
-                    # the new size), then find it in this one like in any other frame
-                    import cv2
+                # the box belongs to the previous frame: learn the target there (resized to the
+                # new size), then find it in this one like in any other frame
+                import cv2
 
-                    resized = cv2.resize(previous, image_wh, interpolation=cv2.INTER_LINEAR)
-                    self.tracker.initialize(resized, box, target_id=last.target_id)
-                    result = self.tracker.track(image)
+                resized = cv2.resize(previous, image_wh, interpolation=cv2.INTER_LINEAR)
+                self.tracker.initialize(resized, box, target_id=last.target_id)
+                result = self.tracker.track(image)
                 return self._processed(frame, image, result, started, message)
 
             return rescaled

@@ -125,6 +125,11 @@ def _inspect(manifest: Path, files: dict[str, Path], key: str) -> tuple[str, str
     return "hit", ""
 
 
+def cache_files(folder: Path, stem: str) -> tuple[dict[str, Path], Path]:
+    """The graph files (by name in ``GRAPH_NAMES``) and the manifest of one cached export."""
+    return {name: folder / f"{stem}.{name}.onnx" for name in GRAPH_NAMES}, folder / f"{stem}.onnx.json"
+
+
 def load_or_export(
     model: DMTrack,
     weights: Path | None,
@@ -141,8 +146,7 @@ def load_or_export(
     folder.mkdir(parents=True, exist_ok=True)
     weights_sha = file_sha256(weights) if weights is not None else state_sha256(model)
     key = cache_key(weights_sha, model)
-    files = {name: folder / f"{stem}.{name}.onnx" for name in GRAPH_NAMES}
-    manifest = folder / f"{stem}.onnx.json"
+    files, manifest = cache_files(folder, stem)
     with _locked(folder / f"{stem}.lock"):
         status, why = _inspect(manifest, files, key)
         graphs = CachedGraphs(files["extract"], files["head"], manifest, key, status)

@@ -28,6 +28,7 @@ from dmtrack_core.inference import BackendError, make_network  # noqa: E402
 from dmtrack_core.inference.cache import (  # noqa: E402
     CACHE_FOLDER,
     _inspect,
+    cache_files,
     cache_key,
     cache_location,
     file_sha256,
@@ -62,14 +63,12 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory, model: DMTrack) -> Path:
     """A cache folder holding a corrupt export of the shipped weights under a manifest that
     vouches for it (right key, the garbage files' own hashes): only opening it finds it out."""
     folder = tmp_path_factory.mktemp("onnx_cache")
-    _, stem = cache_location(WEIGHTS, "dmtrack_lite", folder)
-    hashes = {}
-    for name in ("extract", "head"):
-        path = folder / f"{stem}.{name}.onnx"
+    files, manifest = cache_files(*cache_location(WEIGHTS, "dmtrack_lite", folder))
+    for path in files.values():
         path.write_bytes(b"not an onnx graph")
-        hashes[name] = file_sha256(path)
+    hashes = {name: file_sha256(path) for name, path in files.items()}
     key = cache_key(file_sha256(WEIGHTS), model)
-    (folder / f"{stem}.onnx.json").write_text(json.dumps({"key": key, "sha256": hashes}))
+    manifest.write_text(json.dumps({"key": key, "sha256": hashes}))
     return folder
 
 
@@ -130,9 +129,8 @@ def test_an_empty_cache_folder_is_a_miss_and_a_copied_export_a_hit(
 ) -> None:
     """A miss takes the same export path as the rebuild above (``_export_into``), so only the
     decision is checked here; a copied export is then a hit that ``load_or_export`` opens."""
-    folder, stem = cache_location(WEIGHTS, "dmtrack_lite", tmp_path)
-    files = {name: folder / f"{stem}.{name}.onnx" for name in ("extract", "head")}
-    assert _inspect(folder / f"{stem}.onnx.json", files, runtime.graphs.key)[0] == "miss"
+    files, manifest = cache_files(*cache_location(WEIGHTS, "dmtrack_lite", tmp_path))
+    assert _inspect(manifest, files, runtime.graphs.key)[0] == "miss"
     _copy_export(runtime, tmp_path)
     opened: list[Path] = []
     graphs = load_or_export(
