@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from dmtrack_core.config import ConfigError, from_dict, load_yaml
+from dmtrack_core.tracking.scale_filter import ScaleFilterSettings
 
 MODES = ("global", "reid")
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "configs" / "tracker.yaml"
@@ -139,6 +140,12 @@ class TrackerConfig:
     # identity similarity = max(s, (1 - v) * s + v * target-model response), s the appearance
     # cosine (reid mode): the model can vouch for a candidate, never lower its match
     target_similarity_weight: float = _default("target_similarity_weight")
+    # the size of the model's own candidates (tracking/scale_filter.py): a correlation filter
+    # over this many scales (odd; 0 = they keep the target's last size), neighbours this ratio
+    # apart, refitted with this weight whenever the target model is updated
+    target_scale_steps: int = _default("target_scale_steps")
+    target_scale_step: float = _default("target_scale_step")
+    target_scale_learning_rate: float = _default("target_scale_learning_rate")
 
     # --- click to box ---------------------------------------------------------------------
     click_box_size: float = _default("click_box_size")  # default box side (image pixels) centred on a click
@@ -170,6 +177,10 @@ class TrackerConfig:
                 raise ValueError(f"{name} must be in [0, 1]")
         if self.target_max_filter_cells < 1 or self.target_update_interval < 1 or self.target_memory < 0:
             raise ValueError("target_max_filter_cells, target_update_interval >= 1 and target_memory >= 0")
+        if self.target_scale_steps != 0:
+            ScaleFilterSettings(
+                self.target_scale_steps, self.target_scale_step, self.target_scale_learning_rate
+            )
         if self.presence_low > self.presence_high:
             raise ValueError("presence_low must not exceed presence_high")
 

@@ -39,6 +39,7 @@ from dmtrack_core.tracking.errors import (
     NotInitializedError,
     WeightsError,
 )
+from dmtrack_core.tracking.scale_filter import ScaleFilter, ScaleFilterSettings
 from dmtrack_core.tracking.selection import GlobalSelector, ReidSelector, build_selector
 from dmtrack_core.tracking.state import TrackState
 from dmtrack_core.tracking.target_model import TargetModel, TargetModelSettings
@@ -118,6 +119,7 @@ class Tracker:
         self._template_colour: np.ndarray | None = None
         self._selector: ReidSelector | GlobalSelector | None = None
         self._target_model: TargetModel | None = None
+        self._scale_filter: ScaleFilter | None = None
         self._last_target_update = 0
         self._target_id = ""
         self._frame_index = 0
@@ -146,11 +148,13 @@ class Tracker:
         association_ms = _ms_since(association_start)
         target_start = time.perf_counter()
         target_model = self._new_target_model(frame, box_xyxy)
+        scale_filter = self._new_scale_filter(image, box_xyxy)
         target_ms = _ms_since(target_start)
         # everything that can fail has run: commit the new target at once
         self._targets_started += 1
         self._template, self._template_embedding, self._template_colour = template, embedding, colour
         self._selector, self._target_model, self._last_target_update = selector, target_model, 0
+        self._scale_filter = scale_filter
         self._target_id = target_id or f"target-{self._targets_started}"
         self._frame_index = 0
         self._last_box = box.copy()
@@ -260,6 +264,28 @@ class Tracker:
         model.initialize(frame.features.levels, box_xyxy * frame.placement.scale)
         return model
 
+    def _new_scale_filter(self, image: np.ndarray, box_xyxy: np.ndarray) -> ScaleFilter | None:
+        config = self.config
+        if not config.target_model or config.target_scale_steps == 0:
+            return None
+        settings = ScaleFilterSettings(
+            config.target_scale_steps, config.target_scale_step, config.target_scale_learning_rate
+        )
+        scale_filter = ScaleFilter(settings)
+        scale_filter.initialize(image, box_xyxy)
+        return scale_filter
+
+    def _peak_sizes(self, frame: FrameFeatures, peaks_xy: np.ndarray, last_size: np.ndarray) -> np.ndarray:
+        """The size of a candidate at each target-model peak (image pixels): the last size
+        times the scale filter's estimate there, or the last size without a scale filter."""
+        sizes_wh = np.tile(last_size, (len(peaks_xy), 1))
+        if self._scale_filter is None:
+            return sizes_wh
+        for i, peak in enumerate(peaks_xy):
+            factor, _ = self._scale_filter.estimate(frame.image, peak, last_size)
+            sizes_wh[i] *= factor
+        return sizes_wh
+
     def _score_with_target_model(
         self, frame: FrameFeatures, candidates: FrameCandidates, response: Any, last_box_xywh: np.ndarray
     ) -> FrameCandidates:
@@ -270,7 +296,11 @@ class Tracker:
         target_scores = response.at(centres(candidates.boxes_xyxy) * scale, radius_cells=0)
         peaks, _ = response.peaks(config.target_peak_threshold, config.target_max_peaks)
         size = sizes(xywh_to_xyxy(last_box_xywh))
-        extra = from_centre_size(peaks / scale, np.broadcast_to(size, peaks.shape)) if len(peaks) else None
+        extra = (
+            from_centre_size(peaks / scale, self._peak_sizes(frame, peaks / scale, size))
+            if len(peaks)
+            else None
+        )
         if extra is not None and len(candidates):
             # only a near-identical network box stands for a peak: a looser one may be a part
             covered = iou_matrix(extra, candidates.boxes_xyxy).max(axis=1) >= 0.7
@@ -319,6 +349,8 @@ class Tracker:
         if response.at(centres(box_network)[None])[0] < config.target_peak_threshold:
             return
         self._target_model.update(frame.features.levels, box_network)
+        if self._scale_filter is not None:
+            self._scale_filter.update(frame.image, selected.box_xyxy)
         self._last_target_update = self._frame_index
 
     def _to_result(self, selected: AssociationResult) -> TrackResult:
