@@ -19,6 +19,7 @@ Images are RGB uint8 (H, W, 3); boxes x1, y1, x2, y2 image pixels.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -90,7 +91,16 @@ class ScaleFilter:
         product = np.sum(np.conj(self._numerator) * spectrum, axis=1) / (self._denominator + regularization)
         response = np.real(np.fft.ifft(product))
         best = int(np.argmax(response))
-        return float(self.factors[best]), float(response[best])
+        # between the sampled scales: the vertex of the parabola through the peak and its two
+        # neighbours (a size changing by less than half a step a frame must still add up)
+        offset = 0.0
+        if 0 < best < len(response) - 1:
+            left, centre, right = response[best - 1], response[best], response[best + 1]
+            curvature = left - 2 * centre + right
+            if curvature < 0:
+                offset = float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5))
+        exponent = self.exponents[best] + offset
+        return float(self.settings.step**exponent), float(response[best])
 
     def update(self, image: np.ndarray, box_xyxy: np.ndarray) -> None:
         """Blend in a frame where the target is surely at ``box_xyxy``."""
@@ -113,9 +123,9 @@ class ScaleFilter:
         model_w, model_h = self._model_wh
         centre = (box[:2] + box[2:]) / 2
         size = np.maximum(box[2:] - box[:2], 1.0)
-        # shrink the image first so that one patch pixel spans about one image pixel at the
-        # base size: bilinear sampling of a sharp image would alias at large scales
-        shrink = min(1.0, model_w / size[0], model_h / size[1])
+        # halve the image (Gaussian pyramid) until one patch pixel spans one to two of its
+        # pixels at the base size: bilinear sampling of a sharp image would alias
+        halvings = max(0, int(np.floor(np.log2(min(size[0] / model_w, size[1] / model_h)))))
         # only the region the largest patch covers is converted and shrunk
         reach = size * self.factors[-1] / 2 + 2.0
         height, width = image.shape[:2]
@@ -128,8 +138,9 @@ class ScaleFilter:
             for c, r, lo, limit in zip(centre, reach, (left, top), (width, height), strict=True)
         )
         grey = cv2.cvtColor(np.ascontiguousarray(image[top:bottom, left:right]), cv2.COLOR_RGB2GRAY)
-        if shrink < 1.0:
-            grey = cv2.resize(grey, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+        for _ in range(halvings):
+            grey = cv2.pyrDown(grey)
+        shrink = 0.5**halvings
         # sample points: pixel centres of the model grid, per scale, in shrunk-region pixels
         steps_x = (np.arange(model_w) + 0.5) / model_w - 0.5
         steps_y = (np.arange(model_h) + 0.5) / model_h - 0.5
@@ -149,34 +160,47 @@ class ScaleFilter:
         return stacked.reshape(count, model_h, model_w).astype(np.float32) / 255.0
 
 
+@functools.lru_cache(maxsize=8)
+def _cell_offsets(count: int, height: int, width: int) -> np.ndarray:
+    """(count, height, width): the first histogram slot of each pixel's cell."""
+    cells_y, cells_x = height // CELL, width // CELL
+    cell = (
+        np.arange(count)[:, None, None] * (cells_y * cells_x)
+        + (np.arange(height) // CELL)[None, :, None] * cells_x
+        + (np.arange(width) // CELL)[None, None, :]
+    )
+    cell = cell * ORIENTATIONS
+    cell.flags.writeable = False
+    return cell
+
+
 def _describe(patches: np.ndarray) -> np.ndarray:
     """(S, H, W) grey patches -> (S, D): per 4 x 4 cell, a gradient-orientation histogram
     (soft-binned, L2-normalised so contrast does not count) and the cell's mean intensity
     relative to the patch's."""
     count, height, width = patches.shape
-    padded = np.pad(patches, ((0, 0), (1, 1), (1, 1)), mode="edge")
-    gx = padded[:, 1:-1, 2:] - padded[:, 1:-1, :-2]
-    gy = padded[:, 2:, 1:-1] - padded[:, :-2, 1:-1]
-    magnitude = np.hypot(gx, gy)
-    position = (np.arctan2(gy, gx) % np.pi) / np.pi * ORIENTATIONS  # unsigned, in bins
-    # soft binning: each gradient votes into its two nearest bins of its cell, linearly
-    cells_y, cells_x = height // CELL, width // CELL
-    cell_of_row = np.arange(height) // CELL
-    cell_of_column = np.arange(width) // CELL
-    cell = (
-        np.arange(count)[:, None, None] * (cells_y * cells_x)
-        + cell_of_row[None, :, None] * cells_x
-        + cell_of_column[None, None, :]
-    ) * ORIENTATIONS
-    lower = np.floor(position).astype(np.int64)
+    # central differences inside, one-sided at the patch's edges
+    gx, gy = np.empty_like(patches), np.empty_like(patches)
+    gx[:, :, 1:-1] = patches[:, :, 2:] - patches[:, :, :-2]
+    gx[:, :, 0], gx[:, :, -1] = patches[:, :, 1] - patches[:, :, 0], patches[:, :, -1] - patches[:, :, -2]
+    gy[:, 1:-1] = patches[:, 2:] - patches[:, :-2]
+    gy[:, 0], gy[:, -1] = patches[:, 1] - patches[:, 0], patches[:, -1] - patches[:, -2]
+    magnitude, angle = cv2.cartToPolar(gx.reshape(-1, width), gy.reshape(-1, width))  # angle in [0, 2 pi)
+    # unsigned orientation in bins; each gradient votes into its two nearest bins, linearly
+    position = angle * (ORIENTATIONS / np.pi)  # [0, 2 * ORIENTATIONS): theta and theta + pi share bins
+    lower = position.astype(np.int32)  # position >= 0: truncation is the floor
     upper_weight = position - lower
-    votes = np.concatenate(
-        [(cell + lower % ORIENTATIONS).ravel(), (cell + (lower + 1) % ORIENTATIONS).ravel()]
-    )
-    weights = np.concatenate([(magnitude * (1 - upper_weight)).ravel(), (magnitude * upper_weight).ravel()])
-    cells = np.bincount(votes, weights, minlength=count * cells_y * cells_x * ORIENTATIONS)
+    lower %= ORIENTATIONS
+    upper = lower + 1
+    upper[upper == ORIENTATIONS] = 0
+    cell = _cell_offsets(count, height, width).reshape(-1, width)
+    upper_votes = magnitude * upper_weight
+    cells_y, cells_x = height // CELL, width // CELL
+    slots = count * cells_y * cells_x * ORIENTATIONS
+    cells = np.bincount((cell + lower).ravel(), (magnitude - upper_votes).ravel(), minlength=slots)
+    cells += np.bincount((cell + upper).ravel(), upper_votes.ravel(), minlength=slots)
     cells = cells.reshape(count, cells_y, cells_x, ORIENTATIONS)
-    cells = cells / (np.linalg.norm(cells, axis=-1, keepdims=True) + 0.1)
+    cells /= np.sqrt(np.einsum("...i,...i->...", cells, cells))[..., None] + 0.1
     intensity = patches.reshape(count, cells_y, CELL, cells_x, CELL).mean(axis=(2, 4))
-    intensity = intensity - intensity.mean(axis=(1, 2), keepdims=True)
-    return np.concatenate([cells.reshape(count, -1), intensity.reshape(count, -1)], axis=1).astype(np.float64)
+    intensity -= intensity.mean(axis=(1, 2), keepdims=True)
+    return np.concatenate([cells.reshape(count, -1), intensity.reshape(count, -1)], axis=1)

@@ -31,6 +31,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -70,38 +71,39 @@ class Response:
     stride: float
 
     def at(self, points_xy: np.ndarray, radius_cells: int = 1) -> np.ndarray:
-        """The largest response within ``radius_cells`` of each point (N, 2) -> (N,)."""
+        """The largest response within ``radius_cells`` of each point (N, 2) -> (N,); 0 where
+        that neighbourhood lies wholly outside the map."""
         points = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
         if len(points) == 0:
             return np.zeros(0)
-        height, width = self.map.shape
-        response = self.map.numpy()
-        cells = np.floor(points / self.stride).astype(np.int64)
-        out = np.empty(len(points))
-        for i, (cx, cy) in enumerate(cells):
-            x1, x2 = np.clip([cx - radius_cells, cx + radius_cells + 1], 0, width)
-            y1, y2 = np.clip([cy - radius_cells, cy + radius_cells + 1], 0, height)
-            out[i] = response[y1:y2, x1:x2].max() if x2 > x1 and y2 > y1 else 0.0
-        return out
+        radius = max(int(radius_cells), 0)
+        # pad by the radius (with -inf, which no maximum takes) and dilate: the neighbourhood
+        # maximum of every cell at once, also for cells just outside the map
+        response = np.pad(self.map.numpy().astype(np.float32), radius, constant_values=-np.inf)
+        if radius > 0:
+            response = cv2.dilate(response, np.ones((2 * radius + 1, 2 * radius + 1), np.uint8))
+        height, width = response.shape
+        cells = np.floor(points / self.stride).astype(np.int64) + radius
+        inside = (cells[:, 0] >= 0) & (cells[:, 0] < width) & (cells[:, 1] >= 0) & (cells[:, 1] < height)
+        values = response[np.clip(cells[:, 1], 0, height - 1), np.clip(cells[:, 0], 0, width - 1)]
+        return np.where(inside & np.isfinite(values), values, 0.0).astype(np.float64)
 
     def peaks(self, threshold: float, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Local maxima (3x3) at or above ``threshold``, strongest first, at most ``count``:
         centres (K, 2) in network pixels with sub-cell (parabolic) refinement, and values (K,)."""
-        response = self.map[None, None]
-        local_max = F.max_pool2d(response, 3, stride=1, padding=1)
-        is_peak = (response == local_max) & (response >= threshold)
-        values = response[is_peak]
-        if values.numel() == 0:
+        grid = np.ascontiguousarray(self.map.numpy(), dtype=np.float32)
+        local_max = cv2.dilate(grid, np.ones((3, 3), np.uint8))
+        rows, cols = np.nonzero((grid == local_max) & (grid >= threshold))
+        if len(rows) == 0:
             return np.zeros((0, 2)), np.zeros(0)
-        rows, cols = torch.nonzero(is_peak[0, 0], as_tuple=True)
-        order = torch.argsort(values, descending=True)[:count]
-        grid = self.map.numpy()
+        values = grid[rows, cols]
+        order = np.argsort(-values, kind="stable")[:count]
         centres = []
         for row, col in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
             dx = _parabola_offset(grid, row, col, axis=1)
             dy = _parabola_offset(grid, row, col, axis=0)
             centres.append(((col + 0.5 + dx) * self.stride, (row + 0.5 + dy) * self.stride))
-        return np.array(centres, dtype=np.float64), values[order].numpy().astype(np.float64)
+        return np.array(centres, dtype=np.float64), values[order].astype(np.float64)
 
 
 def _parabola_offset(grid: np.ndarray, row: int, col: int, axis: int) -> float:

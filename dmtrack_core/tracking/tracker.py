@@ -275,32 +275,32 @@ class Tracker:
         scale_filter.initialize(image, box_xyxy)
         return scale_filter
 
-    def _peak_sizes(self, frame: FrameFeatures, peaks_xy: np.ndarray, last_size: np.ndarray) -> np.ndarray:
-        """The size of a candidate at each target-model peak (image pixels): the last size
-        times the scale filter's estimate there, or the last size without a scale filter."""
-        sizes_wh = np.tile(last_size, (len(peaks_xy), 1))
-        if self._scale_filter is None:
-            return sizes_wh
-        for i, peak in enumerate(peaks_xy):
-            factor, _ = self._scale_filter.estimate(frame.image, peak, last_size)
-            sizes_wh[i] *= factor
-        return sizes_wh
+    def _sized(self, frame: FrameFeatures, extra_xyxy: np.ndarray) -> np.ndarray:
+        """The strongest extra candidate (the one likely to continue the target) resized by
+        the scale filter's estimate at its centre; the others keep the target's last size,
+        so that there is one estimate a frame (about 1.5 ms at 640x480 on 2 cores)."""
+        if self._scale_filter is None or len(extra_xyxy) == 0:
+            return extra_xyxy
+        centre, size = centres(extra_xyxy[:1])[0], sizes(extra_xyxy[:1])[0]
+        factor, _ = self._scale_filter.estimate(frame.image, centre, size)
+        resized = extra_xyxy.copy()
+        resized[0] = from_centre_size(centre[None], size[None] * factor)[0]
+        return resized
 
     def _score_with_target_model(
         self, frame: FrameFeatures, candidates: FrameCandidates, response: Any, last_box_xywh: np.ndarray
     ) -> FrameCandidates:
         """Every candidate gets the target model's response at its centre; strong response
-        peaks that no candidate covers become candidates of the target's last size."""
+        peaks that no candidate covers become candidates of the target's last size (the
+        strongest of them resized by the scale filter, when there is one)."""
         config = self.config
         scale = frame.placement.scale
         target_scores = response.at(centres(candidates.boxes_xyxy) * scale, radius_cells=0)
         peaks, _ = response.peaks(config.target_peak_threshold, config.target_max_peaks)
         size = sizes(xywh_to_xyxy(last_box_xywh))
-        extra = (
-            from_centre_size(peaks / scale, self._peak_sizes(frame, peaks / scale, size))
-            if len(peaks)
-            else None
-        )
+        extra = from_centre_size(peaks / scale, np.broadcast_to(size, peaks.shape)) if len(peaks) else None
+        if extra is not None:
+            extra = self._sized(frame, extra)
         if extra is not None and len(candidates):
             # only a near-identical network box stands for a peak: a looser one may be a part
             covered = iou_matrix(extra, candidates.boxes_xyxy).max(axis=1) >= 0.7
