@@ -53,6 +53,7 @@ MODEL_TRACKERS = (
     "dmtrack-global-notarget",
     "dmtrack-reid-notarget",
     "dmtrack-reid-nocolour",
+    "dmtrack-reid-noscale",
 )
 BASELINE_TRACKERS = ("csrt", "kcf")
 
@@ -497,7 +498,9 @@ that of the tracking calls during this evaluation (device: {options.device}).
 DMTrack-reid-nocolour is the reid mode with `colour_weight: 0`, the learned ReID embedding
 alone: the difference to DMTrack-reid is what the colour histograms add. The `-notarget` rows
 switch the run-time target model off (`target_model: false`, the network alone): the
-difference is what the target model adds.
+difference is what the target model adds. DMTrack-reid-noscale keeps the target model but
+not its scale filter (`target_scale_steps: 0`: the model's own candidates keep the target's
+last size).
 
 {_table(["Tracker", "AUC", "P@20", "NP@0.20", "VOT-LT F (Pr / Re)", "FPS", "Note"], accuracy_rows)}
 

@@ -202,11 +202,12 @@ DMTRACK_PREFIX = "dmtrack-"  # "dmtrack-global", "dmtrack-reid"
 ABLATIONS = {
     "-nocolour": {"colour_weight": 0.0},  # the learned ReID embedding alone
     "-notarget": {"target_model": False},  # the network alone, no run-time target model
+    "-noscale": {"target_scale_steps": 0},  # the target model's own candidates keep the last size
 }
 
 
 def dmtrack_config(spec: str) -> TrackerConfig:
-    """The ``TrackerConfig`` of ``dmtrack-<mode>[-nocolour][-notarget]``: the shipped config
+    """The ``TrackerConfig`` of ``dmtrack-<mode>[-nocolour][-notarget][-noscale]``: the shipped config
     in that mode with the named parts switched off."""
     from dmtrack_core.tracking import load_tracker_config  # the baselines need no torch
 
@@ -223,7 +224,7 @@ def dmtrack_config(spec: str) -> TrackerConfig:
 
 
 def make_sequence_tracker(spec: str, device: str = "cpu", weights: str | None = None) -> SequenceTracker:
-    """``csrt`` / ``kcf`` / ``mil`` or ``dmtrack-<mode>[-nocolour][-notarget]``: the lite
+    """``csrt`` / ``kcf`` / ``mil`` or ``dmtrack-<mode>[-nocolour][-notarget][-noscale]``: the lite
     model in that tracking mode with the shipped tracker config, optionally with the colour
     cue (``colour_weight`` 0) or the run-time target model switched off."""
     from dmtrack_core.evaluation.baselines import BASELINES, OpenCVTracker

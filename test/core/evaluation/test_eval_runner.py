@@ -132,5 +132,7 @@ def test_ablation_specs_switch_off_the_named_parts_only():
     both = dmtrack_config("dmtrack-reid-nocolour-notarget")
     assert both.mode == "reid" and both.colour_weight == 0.0 and both.target_model is False
     assert dmtrack_config("DMTrack-global-notarget").mode == "global"
+    noscale = dmtrack_config("dmtrack-reid-noscale")
+    assert noscale.target_scale_steps == 0 and noscale.target_model == shipped.target_model
     plain = dmtrack_config("dmtrack-reid")
     assert plain.target_model == shipped.target_model and plain.colour_weight == shipped.colour_weight
