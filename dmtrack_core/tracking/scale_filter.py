@@ -11,8 +11,9 @@ are resampled to one small model size, each described by gradient-orientation hi
 over 4 x 4 pixel cells plus the cells' mean intensity, and stacked into a (steps, D) matrix.
 A one-dimensional correlation filter along the scale axis, fitted in closed form in the
 Fourier domain to a Gaussian label on n = 0, answers a new stack with a response over the
-scales; its peak is the scale change. Learned from the initial box, blended in on confident
-frames (``learning_rate``). State: two arrays of fixed size.
+scales; its peak, refined between the sampled scales by a parabola, is the scale change.
+Learned from the initial box, blended in on confident frames (``learning_rate``). State: two
+arrays of fixed size.
 
 Images are RGB uint8 (H, W, 3); boxes x1, y1, x2, y2 image pixels.
 """
@@ -95,8 +96,8 @@ class ScaleFilter:
         # neighbours (a size changing by less than half a step a frame must still add up)
         offset = 0.0
         if 0 < best < len(response) - 1:
-            left, centre, right = response[best - 1], response[best], response[best + 1]
-            curvature = left - 2 * centre + right
+            left, middle, right = response[best - 1], response[best], response[best + 1]
+            curvature = left - 2 * middle + right
             if curvature < 0:
                 offset = float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5))
         exponent = self.exponents[best] + offset

@@ -3,7 +3,8 @@
 * the detector (``detector.py``): a frame -> the network's candidates (``FrameCandidates``,
   boxes x1, y1, x2, y2 image pixels);
 * the run-time target model (``target_model.py``): learned from the initial frame, it scores
-  every candidate and adds candidates where it sees the target and the network did not;
+  every candidate and adds candidates where it sees the target and the network did not
+  (sized by the scale filter, ``scale_filter.py``);
 * the selector (``selection.py``): ``global`` (argmax of the ranking) or ``reid``
   (tracklets and identity) picks the target among the candidates.
 

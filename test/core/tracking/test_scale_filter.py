@@ -93,6 +93,14 @@ def test_bad_settings_are_refused(steps, step, rate):
         ScaleFilterSettings(steps, step, rate)
 
 
+def test_the_tracker_config_refuses_an_even_step_count_and_accepts_zero():
+    from dmtrack_core.tracking import load_tracker_config
+
+    assert load_tracker_config(target_scale_steps=0).target_scale_steps == 0
+    with pytest.raises(ValueError):
+        load_tracker_config(target_scale_steps=16)
+
+
 def test_estimate_before_initialize_is_an_error(photo):
     with pytest.raises(RuntimeError):
         ScaleFilter(SETTINGS).estimate(photo, np.array([10.0, 10.0]), np.array([5.0, 5.0]))
