@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import cv2
 import numpy as np
 
 from dmtrack_ros.frame_buffer import BufferedFrame, FrameBuffer, Lookup
@@ -507,8 +508,6 @@ class TrackingSession:
                 self.throttled("warning", "size", message)
                 # the box belongs to the previous frame: learn the target there (resized to the
                 # new size), then find it in this one like in any other frame
-                import cv2
-
                 resized = cv2.resize(previous, image_wh, interpolation=cv2.INTER_LINEAR)
                 self.tracker.initialize(resized, box, target_id=last.target_id)
                 result = self.tracker.track(image)

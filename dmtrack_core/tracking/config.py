@@ -177,10 +177,7 @@ class TrackerConfig:
                 raise ValueError(f"{name} must be in [0, 1]")
         if self.target_max_filter_cells < 1 or self.target_update_interval < 1 or self.target_memory < 0:
             raise ValueError("target_max_filter_cells, target_update_interval >= 1 and target_memory >= 0")
-        if self.target_scale_steps != 0:
-            ScaleFilterSettings(
-                self.target_scale_steps, self.target_scale_step, self.target_scale_learning_rate
-            )
+        ScaleFilterSettings.from_config(self)  # refuses settings the scale filter cannot run with
         if self.presence_low > self.presence_high:
             raise ValueError("presence_low must not exceed presence_high")
 

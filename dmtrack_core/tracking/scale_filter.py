@@ -22,9 +22,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from dmtrack_core.tracking.config import TrackerConfig
 
 MODEL_AREA = 512.0  # pixels of one resampled patch (DSST's 32 x 16)
 CELL = 4  # pixels per histogram cell side
@@ -47,6 +51,14 @@ class ScaleFilterSettings:
         if not 0.0 <= self.learning_rate <= 1.0:
             raise ValueError(f"scale learning rate must be in [0, 1], got {self.learning_rate}")
 
+    @classmethod
+    def from_config(cls, config: TrackerConfig) -> ScaleFilterSettings | None:
+        """The ``target_scale_*`` fields of a tracker config; None when the filter is off
+        (``target_scale_steps: 0``). Raises ValueError for settings it cannot run with."""
+        if config.target_scale_steps == 0:
+            return None
+        return cls(config.target_scale_steps, config.target_scale_step, config.target_scale_learning_rate)
+
 
 class ScaleFilter:
     """Estimates how much the target's size changed, at a given centre (see module doc)."""
@@ -62,10 +74,6 @@ class ScaleFilter:
         self._model_wh: tuple[int, int] | None = None
         self._numerator: np.ndarray | None = None  # (steps, D) complex
         self._denominator: np.ndarray | None = None  # (steps,)
-
-    @property
-    def initialized(self) -> bool:
-        return self._numerator is not None
 
     def initialize(self, image: np.ndarray, box_xyxy: np.ndarray) -> None:
         """Learn the target's look across scales from the box it was given."""

@@ -266,12 +266,9 @@ class Tracker:
         return model
 
     def _new_scale_filter(self, image: np.ndarray, box_xyxy: np.ndarray) -> ScaleFilter | None:
-        config = self.config
-        if not config.target_model or config.target_scale_steps == 0:
+        settings = ScaleFilterSettings.from_config(self.config)
+        if not self.config.target_model or settings is None:
             return None
-        settings = ScaleFilterSettings(
-            config.target_scale_steps, config.target_scale_step, config.target_scale_learning_rate
-        )
         scale_filter = ScaleFilter(settings)
         scale_filter.initialize(image, box_xyxy)
         return scale_filter
