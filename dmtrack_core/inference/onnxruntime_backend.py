@@ -178,11 +178,22 @@ class OnnxRuntimeNetwork:
         score_threshold: float = 0.05,
         nms_iou: float = 0.5,
         max_candidates: int = 10,
+        pre_nms_top_k: int = 200,
+        embed: bool = True,
     ) -> Candidates:
         # DMTrack.detect's decoding, NMS and embeddings, run on this object: its flat_outputs
         # is the runtime's head, everything else is the torch network's
         with _torch_threads(self.settings.torch_glue_threads):
-            found = DMTrack.detect(self, features, template, score_threshold, nms_iou, max_candidates)  # type: ignore[arg-type]
+            found = DMTrack.detect(
+                self,  # type: ignore[arg-type]
+                features,
+                template,
+                score_threshold,
+                nms_iou,
+                max_candidates,
+                pre_nms_top_k,
+                embed,
+            )
         self.remember_template(template)
         return found
 

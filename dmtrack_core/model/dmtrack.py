@@ -49,7 +49,7 @@ class Candidates:
     boxes: Tensor  # (N, 4) x1, y1, x2, y2 network pixels
     scores: Tensor  # (N,) sigmoid of the target cls channel
     centerness: Tensor  # (N,) sigmoid of the centerness
-    embeddings: Tensor  # (N, reid_dim) L2-normalised
+    embeddings: Tensor | None  # (N, reid_dim) L2-normalised; None from ``detect(embed=False)``
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
@@ -169,11 +169,13 @@ class DMTrack(nn.Module):
         nms_iou: float = 0.5,
         max_candidates: int = 10,
         pre_nms_top_k: int = 200,
+        embed: bool = True,
     ) -> Candidates:
         """Candidates of the (first) template's target in the (first) image of ``features``.
 
         Ranked by score * centerness. The best location is always kept, even below
-        ``score_threshold``, so the tracker always has a best guess.
+        ``score_threshold``, so the tracker always has a best guess. ``embed=False`` leaves
+        the ReID embeddings to the caller (who may embed more boxes in the same call).
         """
         features = features.images(0, 1)
         levels = features.levels
@@ -196,7 +198,7 @@ class DMTrack(nn.Module):
             boxes=boxes,
             scores=scores[top],
             centerness=centerness[top],
-            embeddings=self.embed_boxes(features, boxes),
+            embeddings=self.embed_boxes(features, boxes) if embed else None,
         )
 
     # ----------------------------------------------------------------- 4. training

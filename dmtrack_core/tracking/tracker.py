@@ -28,7 +28,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from dmtrack_core.boxes import centres, from_centre_size, iou_matrix, sizes, xywh_to_xyxy, xyxy_to_xywh
+from dmtrack_core.boxes import (
+    centres,
+    clip_xyxy,
+    from_centre_size,
+    iou_matrix,
+    sizes,
+    xywh_to_xyxy,
+    xyxy_to_xywh,
+)
 from dmtrack_core.tracking.association import AssociationResult
 from dmtrack_core.tracking.candidates import FrameCandidates
 from dmtrack_core.tracking.config import TrackerConfig, load_tracker_config
@@ -176,13 +184,14 @@ class Tracker:
             raise NotInitializedError("track() called before initialize()")
         assert self._selector is not None
         frame = self.detector.extract(image)
-        candidates = self.detector.detect(frame, self._template)
         target_start = time.perf_counter()
-        response = None
-        if self._target_model is not None:
-            response = self._target_model.response(frame.features.levels)
-            candidates = self._score_with_target_model(frame, candidates, response, self._last_box)
+        response, extra = self._target_model_proposals(frame)
         target_ms = _ms_since(target_start)
+        candidates = self.detector.detect(frame, self._template, clip_xyxy(extra, frame.image_wh))
+        target_start = time.perf_counter()
+        if response is not None:
+            candidates = self._score_with_target_model(frame, candidates, response, extra)
+        target_ms += _ms_since(target_start)
         association_start = time.perf_counter()
         self._frame_index += 1
         selected = self._selector.select(candidates, frame.image_wh)
@@ -210,11 +219,11 @@ class Tracker:
         if not self.initialized:
             raise NotInitializedError("candidates() called before initialize()")
         frame = self.detector.extract(image)
-        candidates = self.detector.detect(frame, self._template)
-        if self._target_model is None:
+        response, extra = self._target_model_proposals(frame)
+        candidates = self.detector.detect(frame, self._template, clip_xyxy(extra, frame.image_wh))
+        if response is None:
             return candidates
-        response = self._target_model.response(frame.features.levels)
-        return self._score_with_target_model(frame, candidates, response, self._last_box)
+        return self._score_with_target_model(frame, candidates, response, extra)
 
     @property
     def template_embedding(self) -> np.ndarray | None:
@@ -285,49 +294,40 @@ class Tracker:
         resized[0] = from_centre_size(centre[None], size[None] * factor)[0]
         return resized
 
-    def _score_with_target_model(
-        self, frame: FrameFeatures, candidates: FrameCandidates, response: Any, last_box_xywh: np.ndarray
-    ) -> FrameCandidates:
-        """Every candidate gets the target model's response at its centre; strong response
-        peaks that no candidate covers become candidates of the target's last size (the
-        strongest of them resized by the scale filter, when there is one)."""
+    def _target_model_proposals(self, frame: FrameFeatures) -> tuple[Any, np.ndarray]:
+        """The target model's response on this frame and its proposals: a box of the
+        target's last size at each strong peak (the strongest resized by the scale filter,
+        when there is one). (None, no boxes) without a target model."""
+        no_boxes = np.zeros((0, 4))
+        if self._target_model is None:
+            return None, no_boxes
         config = self.config
         scale = frame.placement.scale
-        target_scores = response.at(centres(candidates.boxes_xyxy) * scale, radius_cells=0)
+        response = self._target_model.response(frame.features.levels)
         peaks, _ = response.peaks(config.target_peak_threshold, config.target_max_peaks)
-        size = sizes(xywh_to_xyxy(last_box_xywh))
-        extra = from_centre_size(peaks / scale, np.broadcast_to(size, peaks.shape)) if len(peaks) else None
-        if extra is not None:
-            extra = self._sized(frame, extra)
-        if extra is not None and len(candidates):
+        if len(peaks) == 0:
+            return response, no_boxes
+        size = sizes(xywh_to_xyxy(self._last_box))
+        extra = from_centre_size(peaks / scale, np.broadcast_to(size, peaks.shape))
+        return response, self._sized(frame, extra)
+
+    def _score_with_target_model(
+        self, frame: FrameFeatures, candidates: FrameCandidates, response: Any, proposals_xyxy: np.ndarray
+    ) -> FrameCandidates:
+        """Every candidate gets the target model's response at its centre. ``candidates`` end
+        with the target model's proposals (``Detector.detect``'s extra boxes, clipped to the
+        frame); a proposal stays only where no network box covers it."""
+        count = len(proposals_xyxy)
+        network_count = len(candidates) - count
+        keep = np.arange(len(candidates))
+        if count:
             # only a near-identical network box stands for a peak: a looser one may be a part
-            covered = iou_matrix(extra, candidates.boxes_xyxy).max(axis=1) >= 0.7
-            extra = extra[~covered]
-        if extra is None or len(extra) == 0:
-            return FrameCandidates(
-                candidates.boxes_xyxy,
-                candidates.scores,
-                candidates.embeddings,
-                candidates.colours,
-                candidates.centerness,
-                target_scores,
-            )
-        extra = np.clip(extra, 0.0, np.tile(frame.image_wh, 2))
-        embeddings, colours = self.detector.describe(frame, extra)
-        count = len(extra)
-        merged_colours = None
-        if candidates.colours is not None and colours is not None:
-            merged_colours = np.concatenate([candidates.colours, colours])
-        return FrameCandidates(
-            np.concatenate([candidates.boxes_xyxy, extra]),
-            np.concatenate([candidates.scores, np.zeros(count)]),  # the network did not propose them
-            np.concatenate([candidates.embeddings, embeddings]),
-            merged_colours,
-            None
-            if candidates.centerness is None
-            else np.concatenate([candidates.centerness, np.ones(count)]),
-            np.concatenate([target_scores, response.at(centres(extra) * scale, radius_cells=0)]),
-        )
+            network_boxes = candidates.boxes_xyxy[:network_count]
+            covered = iou_matrix(proposals_xyxy, network_boxes).max(axis=1) >= 0.7
+            keep = np.concatenate([keep[:network_count], network_count + np.flatnonzero(~covered)])
+            candidates = candidates.subset(keep)
+        target_scores = response.at(centres(candidates.boxes_xyxy) * frame.placement.scale, radius_cells=0)
+        return dataclasses.replace(candidates, target_scores=target_scores)
 
     def _maybe_update_target_model(
         self, frame: FrameFeatures, selected: AssociationResult, response: Any

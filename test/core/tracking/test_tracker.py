@@ -281,3 +281,35 @@ def test_candidates_carry_colour_histograms_of_their_boxes(sequence) -> None:
         tracker.config = off
         tracker.initialize(frames[0], boxes[0])
         assert tracker.template_colour is None and tracker.candidates(frames[1]).colours is None
+
+
+def test_extra_boxes_are_described_with_the_network_candidates_in_one_call(sequence) -> None:
+    frames, boxes = sequence
+    tracker = make_tracker("reid")
+    tracker.initialize(frames[0], boxes[0])
+    detector = tracker.detector
+    frame = detector.extract(frames[1])
+    plain = detector.detect(frame, tracker._template)
+    extra = np.array([[5.0, 6.0, 40.0, 30.0], [60.0, 50.0, 100.0, 90.0]])
+    calls = []
+    embed_boxes = detector.network.embed_boxes
+    detector.network.embed_boxes = lambda *args: calls.append(args) or embed_boxes(*args)
+    try:
+        both = detector.detect(frame, tracker._template, extra)
+    finally:
+        del detector.network.embed_boxes
+    assert len(calls) == 1 and len(both) == len(plain) + 2
+    count = len(plain)
+    np.testing.assert_allclose(both.boxes_xyxy[:count], plain.boxes_xyxy)
+    np.testing.assert_allclose(both.boxes_xyxy[count:], extra)
+    np.testing.assert_allclose(both.embeddings[:count], plain.embeddings, atol=1e-6)
+    # the extra boxes: what a call of their own gives; no network score, neutral centerness
+    with torch.inference_mode():
+        alone = detector.network.embed_boxes(frame.features, detector.to_network(frame, extra)).numpy()
+    np.testing.assert_allclose(both.embeddings[count:], alone, atol=1e-6)
+    np.testing.assert_array_equal(both.scores[count:], [0.0, 0.0])
+    np.testing.assert_array_equal(both.centerness[count:], [1.0, 1.0])
+    np.testing.assert_allclose(
+        both.colours[count:],
+        colour_histograms(frames[1], extra, tracker.config.colour_bins, tracker.config.colour_box_shrink),
+    )
