@@ -4,10 +4,10 @@ The tracker is built around a ``TimedNetwork``: a pass-through wrapper of the ba
 times each stage it runs (torch: backbone, FPN, ReID map separately; ONNX Runtime: its frame
 graph as one stage, which also runs the head for the tracked template, so its "dynamic head"
 row is only the check that the prefetched outputs apply) and the stages inside ``detect``
-(dynamic head, decoding + NMS, ReID embeddings of the candidates). The tracker's own
-``timings_ms`` give preprocessing and the association (which includes the run-time target
-model when the tracker has one, unless it reports that under a key of its own: every extra key
-becomes a row). Colour histograms are
+(dynamic head, decoding + NMS), and the ReID embeddings the detector asks for afterwards
+(the candidates' and the target model's boxes, in one call). The tracker's own
+``timings_ms`` give preprocessing, the association and the run-time target model (every key
+besides preprocess, network, association and total becomes a row). Colour histograms are
 timed by computing them again on the frame's candidate boxes.
 
 Also ``python -m dmtrack_core.evaluation.profile rss ...``: one contender alone in a fresh
@@ -32,6 +32,8 @@ import torch
 from dmtrack_core.model import DMTrack
 
 TRACKER_KEYS = ("preprocess", "network", "association", "total")
+EMBED_IN_DETECT = "ReID embeddings inside detect"
+EMBED_AFTER_DETECT = "ReID embeddings (candidates + target-model boxes, one call)"
 
 
 class TimedNetwork:
@@ -76,7 +78,7 @@ class TimedNetwork:
         return self.inner.make_template(*args, **kwargs)
 
     def embed_boxes(self, *args: Any, **kwargs: Any) -> Any:
-        stage = "ReID embeddings of the candidates" if self._in_detect else "ReID embeddings, other boxes"
+        stage = EMBED_IN_DETECT if self._in_detect else EMBED_AFTER_DETECT
         return self._timed(stage, lambda: self.inner.embed_boxes(*args, **kwargs))
 
     def flat_outputs(self, levels: list[torch.Tensor], kernels: Any) -> Any:
@@ -86,20 +88,36 @@ class TimedNetwork:
         return self.torch_model.locations(features)
 
     def detect(
-        self, features: Any, template: Any, score_threshold: float, nms_iou: float, max_candidates: int
+        self,
+        features: Any,
+        template: Any,
+        score_threshold: float,
+        nms_iou: float,
+        max_candidates: int,
+        pre_nms_top_k: int = 200,
+        embed: bool = True,
     ):
         from dmtrack_core.inference.onnxruntime_backend import _torch_threads
 
         threads = getattr(getattr(self.inner, "settings", None), "torch_glue_threads", None)
         head_before = sum(self.stages["dynamic head"])
-        embed_key = "ReID embeddings of the candidates"
+        embed_key = EMBED_IN_DETECT
         embed_before = sum(self.stages[embed_key])
         self._in_detect = True
         start = time.perf_counter()
         try:
             # DMTrack.detect's own code, with this object's timed head and embeddings
             with _torch_threads(threads):
-                found = DMTrack.detect(self, features, template, score_threshold, nms_iou, max_candidates)  # type: ignore[arg-type]
+                found = DMTrack.detect(
+                    self,  # type: ignore[arg-type]
+                    features,
+                    template,
+                    score_threshold,
+                    nms_iou,
+                    max_candidates,
+                    pre_nms_top_k,
+                    embed,
+                )
         finally:
             self._in_detect = False
         if hasattr(self.inner, "remember_template"):  # as the backend's own detect does
@@ -169,7 +187,7 @@ def profile_tracker(
         stages.update({name: float(np.median(values)) for name, values in timed.stages.items() if values})
         stages["network as the tracker times it"] = float(np.median(times["network"]))
         stages.update({k: float(np.median(v)) for k, v in times.items() if k not in TRACKER_KEYS})
-        stages["association, state machine (+ target model)"] = float(np.median(times["association"]))
+        stages["association, state machine"] = float(np.median(times["association"]))
         stages["whole track()"] = float(np.median(times["total"]))
         name = backend if backend != "auto" else f"auto ({_backend_name(timed.inner)})"
         profiles.append(StageProfile(name, len(times["total"]), stages))
@@ -188,8 +206,8 @@ STAGE_ORDER = (
     "backbone + FPN + ReID map + dynamic head (ORT graph)",
     "dynamic head",
     "decoding + NMS",
-    "ReID embeddings of the candidates",
-    "ReID embeddings, other boxes",
+    EMBED_IN_DETECT,
+    EMBED_AFTER_DETECT,
     "network as the tracker times it",
 )
 
