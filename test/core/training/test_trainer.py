@@ -161,14 +161,12 @@ def test_shipped_training_configs_load(repo_root: Path) -> None:
 
 
 def test_shipped_weights_record_the_config_that_trained_them(repo_root: Path) -> None:
-    """MODEL_CARD.md names the stage-2 config as the last training command: the shipped file
-    must come from exactly that config, run to its end. The recorded config is read through
-    today's ``TrainConfig``, so a field added since (with its default) does not break it."""
+    """MODEL_CARD.md names the stage-3 (real imagery) config as the last training command: the
+    shipped file must come from exactly that config, run to its end. The recorded config is read
+    through today's ``TrainConfig``, so a field added since (with its default) does not break it."""
     shipped = load_checkpoint(repo_root / "dmtrack_core" / "weights" / "dmtrack_lite.pt")[1]
-    config = load_yaml(
-        TrainConfig, repo_root / "dmtrack_core" / "configs" / "train_lite_synthetic_stage2.yaml"
-    )
+    config = load_yaml(TrainConfig, repo_root / "dmtrack_core" / "configs" / "train_lite_real.yaml")
     recorded = from_dict(TrainConfig, shipped.extra["train_config"])
     assert to_dict(recorded) == to_dict(config)
     assert shipped.extra["step"] == config.epochs * config.pairs_per_epoch // config.batch_size
-    assert "train_lite_synthetic_stage2.yaml" in (repo_root / "MODEL_CARD.md").read_text()
+    assert "train_lite_real.yaml" in (repo_root / "MODEL_CARD.md").read_text()
