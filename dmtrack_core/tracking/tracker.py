@@ -317,14 +317,11 @@ class Tracker:
         """Every candidate gets the target model's response at its centre. ``candidates`` end
         with the target model's proposals (``Detector.detect``'s extra boxes, clipped to the
         frame); a proposal stays only where no network box covers it."""
-        count = len(proposals_xyxy)
-        network_count = len(candidates) - count
-        keep = np.arange(len(candidates))
-        if count:
+        if len(proposals_xyxy):
+            network_count = len(candidates) - len(proposals_xyxy)
             # only a near-identical network box stands for a peak: a looser one may be a part
-            network_boxes = candidates.boxes_xyxy[:network_count]
-            covered = iou_matrix(proposals_xyxy, network_boxes).max(axis=1) >= 0.7
-            keep = np.concatenate([keep[:network_count], network_count + np.flatnonzero(~covered)])
+            covered = iou_matrix(proposals_xyxy, candidates.boxes_xyxy[:network_count]).max(axis=1) >= 0.7
+            keep = np.concatenate([np.arange(network_count), network_count + np.flatnonzero(~covered)])
             candidates = candidates.subset(keep)
         target_scores = response.at(centres(candidates.boxes_xyxy) * frame.placement.scale, radius_cells=0)
         return dataclasses.replace(candidates, target_scores=target_scores)
