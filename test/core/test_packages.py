@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,3 +53,13 @@ def test_unknown_names_fail_clearly(tmp_path: Path) -> None:
         package_dir(PackageRef("debian", "dmtrack-no-such-package-xyz"), root=tmp_path, quiet=True)
     with pytest.raises(PackageFetchError, match="is not in package"):
         package_file("python3-imageio", "no/such/file.mp4", root=tmp_path)
+
+
+def test_the_data_command_prints_each_package_and_the_total_size_and_time(tmp_path: Path) -> None:
+    environment = {**os.environ, "DMTRACK_DATA": str(tmp_path)}
+    command = [sys.executable, "-m", "dmtrack_core.cli", "data", "python3-imageio"]
+    first = subprocess.run(command, env=environment, capture_output=True, text=True, check=True).stdout
+    assert re.search(r"1/1 python3-imageio: \d+ MB, fetched in [\d.]+ s", first), first
+    assert re.search(rf"1 packages, \d+ MB in {re.escape(str(tmp_path))}, [\d.]+ s", first), first
+    again = subprocess.run(command, env=environment, capture_output=True, text=True, check=True).stdout
+    assert "python3-imageio" in again and ", cached:" in again, again

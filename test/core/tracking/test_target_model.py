@@ -12,7 +12,12 @@ import torch
 from dmtrack_core.boxes import centres
 from dmtrack_core.tracking import TrackState, build_tracker, load_tracker_config
 from dmtrack_core.tracking.association import AssociationResult
-from dmtrack_core.tracking.target_model import TargetModel, TargetModelSettings
+from dmtrack_core.tracking.target_model import (
+    TargetModel,
+    TargetModelSettings,
+    correlate,
+    correlate_transpose,
+)
 
 SCALE = 1.5  # the 384 x 303 photo at about camera size
 # coins found by thresholding the photo (x1, y1, x2, y2 in the original's pixels)
@@ -106,17 +111,17 @@ def test_the_tracker_updates_only_from_confident_frames(tracker, photos) -> None
         result(TrackState.TRACKING, tracker.config.presence_high - 0.01),
         result(TrackState.TRACKING, 0.9, matched=False),
     ]
-    filter_before = model.filter.clone()
+    filter_before = model.filter.copy()
     for selected in unsure:
         tracker._maybe_update_target_model(frame, selected, response)
-    assert model.memory_size == 1 and torch.equal(model.filter, filter_before)
+    assert model.memory_size == 1 and np.array_equal(model.filter, filter_before)
     # a box the target model does not see there is no sure sample either
     elsewhere = result(TrackState.TRACKING, 0.9)
     elsewhere.box_xyxy = OTHER_COINS[4] + np.tile(SHIFT, 2)
     tracker._maybe_update_target_model(frame, elsewhere, response)
     assert model.memory_size == 1
     tracker._maybe_update_target_model(frame, result(TrackState.TRACKING, 0.9), response)
-    assert model.memory_size == 2 and not torch.equal(model.filter, filter_before)
+    assert model.memory_size == 2 and not np.array_equal(model.filter, filter_before)
     # and not again before target_update_interval frames have passed
     tracker._maybe_update_target_model(frame, result(TrackState.TRACKING, 0.9), response)
     assert model.memory_size == 2
@@ -132,4 +137,22 @@ def test_state_stays_bounded_over_10000_updates() -> None:
         frame = [level + 0.1 * torch.randn(level.shape, generator=generator) for level in levels]
         model.update(frame, np.array([20.0, 16.0, 44.0, 40.0]) + (step % 5))
         assert model.memory_size <= 4
-    assert model.filter.shape == shape and bool(torch.isfinite(model.filter).all())
+    assert model.filter.shape == shape and bool(np.isfinite(model.filter).all())
+
+
+@pytest.mark.parametrize("kernel_hw", [(1, 1), (3, 5), (7, 3)])
+def test_correlations_equal_torch_conv2d_and_its_weight_gradient(kernel_hw) -> None:
+    generator = torch.Generator().manual_seed(1)
+    maps = torch.randn(3, 6, 11, 13, generator=generator)
+    kernel = torch.randn(1, 6, *kernel_hw, generator=generator)
+    outputs = torch.randn(3, 1, 11, 13, generator=generator)
+    padding = (kernel_hw[0] // 2, kernel_hw[1] // 2)
+    padded = torch.nn.functional.pad(maps, (padding[1], padding[1], padding[0], padding[0])).numpy()
+
+    ours = correlate(kernel[0].numpy(), padded)
+    theirs = torch.nn.functional.conv2d(maps, kernel, padding=padding)[:, 0].numpy()
+    np.testing.assert_allclose(ours, theirs, atol=1e-4)
+
+    ours_t = correlate_transpose(padded, outputs[:, 0].numpy(), kernel_hw)
+    theirs_t = torch.nn.grad.conv2d_weight(maps, kernel.shape, outputs, padding=padding)[0].numpy()
+    np.testing.assert_allclose(ours_t, theirs_t, atol=1e-3)
