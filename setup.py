@@ -29,6 +29,7 @@ setup(
             "weights/*.pt",
             "evaluation/redetect_photos.txt",
             "evaluation/real_labels/*.txt",
+            "evaluation/dev_labels/*.txt",
             "training/photo_boxes/*.txt",
         ]
     },

