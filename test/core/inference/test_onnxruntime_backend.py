@@ -194,6 +194,7 @@ def test_a_new_template_is_not_answered_with_the_previous_templates_head(
 
 
 BOX_ATOL_PX = 0.05  # 640x480 frames; measured: up to 0.017 between the backends
+SCORE_ATOL = 1e-3  # fused candidate scores; seen in this test: up to 4e-4 between the backends
 
 
 def test_whole_tracker_gives_the_torch_trackers_boxes(
@@ -224,7 +225,14 @@ def test_whole_tracker_gives_the_torch_trackers_boxes(
         expected, got = (tracker.track(frame) for tracker in trackers)
         assert got.state == expected.state
         np.testing.assert_allclose(got.box, expected.box, atol=BOX_ATOL_PX)
-        assert len(got.distractors) == len(expected.distractors)
+        # a look-alike whose score is the candidate threshold to within float rounding may be
+        # kept by one backend and not the other; any other difference in the count is a bug
+        borderline = [
+            d
+            for d in (*got.distractors, *expected.distractors)
+            if abs(d.score - config.candidate_score) < SCORE_ATOL
+        ]
+        assert abs(len(got.distractors) - len(expected.distractors)) <= len(borderline)
 
 
 def _copy_export(runtime: OnnxRuntimeNetwork, folder: Path) -> dict[str, Path]:
