@@ -73,14 +73,24 @@ def cache_root() -> Path:
     return Path(base).expanduser() / "dmtrack-ros" / "packages"
 
 
-def package_dir(ref: PackageRef | str, root: Path | None = None, quiet: bool = False) -> Path:
-    """The unpacked contents of a package, fetched on first use."""
+def _package_folder(ref: PackageRef | str, root: Path | None) -> tuple[PackageRef, Path]:
+    """The package a name stands for, and the folder its contents are (or will be) unpacked to."""
     if isinstance(ref, str):
         if ref not in KNOWN_PACKAGES:
             raise PackageFetchError(f"unknown package {ref!r}; known: {', '.join(sorted(KNOWN_PACKAGES))}")
         ref = KNOWN_PACKAGES[ref]
     root = cache_root() if root is None else root
-    target = root / ref.registry / ref.name
+    return ref, root / ref.registry / ref.name
+
+
+def is_fetched(ref: PackageRef | str, root: Path | None = None) -> bool:
+    """Whether the package is already complete in the cache."""
+    return (_package_folder(ref, root)[1] / COMPLETE_MARKER).is_file()
+
+
+def package_dir(ref: PackageRef | str, root: Path | None = None, quiet: bool = False) -> Path:
+    """The unpacked contents of a package, fetched on first use."""
+    ref, target = _package_folder(ref, root)
     if (target / COMPLETE_MARKER).is_file():
         return target
     if not quiet:
@@ -164,8 +174,7 @@ def _run_from_args(args: argparse.Namespace) -> int:
     total_mb = 0.0
     for index, name in enumerate(names, 1):
         package_start = time.perf_counter()
-        ref = KNOWN_PACKAGES.get(name)  # an unknown name fails in package_dir, clearly
-        cached = ref is not None and (cache_root() / ref.registry / ref.name / COMPLETE_MARKER).is_file()
+        cached = is_fetched(name)
         path = package_dir(name, quiet=True)
         megabytes = folder_megabytes(path)
         total_mb += megabytes
