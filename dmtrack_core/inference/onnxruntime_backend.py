@@ -95,6 +95,13 @@ class OnnxRuntimeNetwork:
             raise AttributeError(name)
         return getattr(self.model, name)
 
+    def frame_scope(self) -> contextlib.AbstractContextManager[None]:
+        """torch's glue on ``torch_glue_threads`` threads for a whole frame. Switching the
+        count around each call instead cost more than the glue itself: the first 2-thread op
+        after a switch (the frame's normalisation) took 4-18 ms instead of 1-2, and the
+        whole track() about 15 % more (docs/inference.md)."""
+        return _torch_threads(self.settings.torch_glue_threads)
+
     def extract(self, images: Tensor) -> Features:
         """(1, 3, H, W) normalised float32 on the CPU (H, W multiples of the size divisor).
 

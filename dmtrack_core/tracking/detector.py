@@ -4,11 +4,13 @@ It owns everything that touches the network (letterbox + normalise, features, te
 detection, embedding extra boxes) and hands the rest of the tracker plain arrays in image
 pixels (``FrameCandidates``). The network is duck-typed: anything with ``config`` (input
 size, normalisation), ``extract``, ``make_template``, ``detect`` and ``embed_boxes`` as in
-``dmtrack_core.model.DMTrack`` works (the PyTorch model or an ONNX Runtime wrapper).
+``dmtrack_core.model.DMTrack`` works (the PyTorch model or an ONNX Runtime wrapper); an
+optional ``frame_scope()`` is held around each frame's calls.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +47,12 @@ class Detector:
         self.network = network
         self.config = config
         self.device = device
+
+    def frame_scope(self) -> contextlib.AbstractContextManager[None]:
+        """Where the backend sets up a frame's work (ONNX Runtime: torch's thread count),
+        held around all of one frame's calls."""
+        scope = getattr(self.network, "frame_scope", None)
+        return scope() if scope is not None else contextlib.nullcontext()
 
     @property
     def uses_colour(self) -> bool:

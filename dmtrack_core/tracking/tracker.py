@@ -18,12 +18,14 @@ never been called.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -89,6 +91,20 @@ class TrackResult:
     frame_index: int = 0
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _one_frame(method: _Method) -> _Method:
+    """Runs ``method`` inside the detector's frame scope (the backend's per-frame setup)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Tracker, *args: Any, **kwargs: Any) -> Any:
+        with self.detector.frame_scope():
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 class Tracker:
     """Single-object tracker over whole frames. Build with :func:`build_tracker`."""
 
@@ -139,6 +155,7 @@ class Tracker:
         """The reid association (None in global mode or before ``initialize``)."""
         return self._selector.associator if isinstance(self._selector, ReidSelector) else None
 
+    @_one_frame
     def initialize(self, image: np.ndarray, box_xywh: Any, target_id: str = "") -> TrackResult:
         """Start tracking the object in ``box_xywh`` (image pixels; clipped to the frame)."""
         start = time.perf_counter()
@@ -176,6 +193,7 @@ class Tracker:
         }
         return TrackResult(box.copy(), 1.0, 1.0, TrackState.TRACKING, self._target_id, [], timings, 0)
 
+    @_one_frame
     def track(self, image: np.ndarray) -> TrackResult:
         """Find the target in the next frame (the whole frame is searched)."""
         start = time.perf_counter()
@@ -210,6 +228,7 @@ class Tracker:
         self._last_box = result.box.copy()
         return result
 
+    @_one_frame
     def candidates(self, image: np.ndarray) -> FrameCandidates:
         """The candidates for the current target in ``image`` (boxes x1, y1, x2, y2 in image
         pixels, scores, ReID embeddings, ...), best first, before any selection. Does not
@@ -236,6 +255,7 @@ class Tracker:
         config does not use colour)."""
         return None if self._template_colour is None else self._template_colour.copy()
 
+    @_one_frame
     def box_from_point(self, image: np.ndarray, x: float, y: float) -> np.ndarray:
         """A box (x, y, w, h) around the object under a click: the network is run with a
         template from a default-size box centred on the click, and the best candidate that

@@ -41,6 +41,7 @@ from dmtrack_core.model import DMTrack, build_model  # noqa: E402
 from dmtrack_core.model.checkpoint import load_weights_into  # noqa: E402
 from dmtrack_core.preprocess import letterbox, to_tensor  # noqa: E402
 from dmtrack_core.tracking import build_tracker, load_tracker_config  # noqa: E402
+from dmtrack_core.tracking.errors import InvalidImageError  # noqa: E402
 from dmtrack_core.tracking.tracker import WEIGHTS_DIR  # noqa: E402
 
 WEIGHTS = WEIGHTS_DIR / "dmtrack_lite.pt"
@@ -233,6 +234,37 @@ def test_whole_tracker_gives_the_torch_trackers_boxes(
             if abs(d.score - config.candidate_score) < SCORE_ATOL
         ]
         assert abs(len(got.distractors) - len(expected.distractors)) <= len(borderline)
+
+
+def test_a_frame_runs_torchs_glue_on_one_thread_and_restores_the_count(
+    runtime: OnnxRuntimeNetwork, frames: list[np.ndarray]
+) -> None:
+    """The tracker holds the runtime's frame scope around each call: torch is on the glue's
+    thread count for the whole frame (switching it around each glue call cost more than the
+    glue) and back on the caller's count afterwards, also when the call fails."""
+    tracker = build_tracker(device="cpu", config=load_tracker_config(mode="reid"), backend="torch")
+    tracker.network = tracker.detector.network = runtime
+    seen: list[int] = []
+    extract = runtime.extract
+
+    def spying_extract(images: torch.Tensor):
+        seen.append(torch.get_num_threads())
+        return extract(images)
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        runtime.extract = spying_extract  # type: ignore[method-assign]
+        tracker.initialize(frames[0], np.array([230.0, 150.0, 120.0, 160.0]))
+        tracker.track(frames[1])
+        assert torch.get_num_threads() == 2
+        with pytest.raises(InvalidImageError):
+            tracker.track(frames[1][:, :, :2])  # two channels: refused inside the scope
+        assert torch.get_num_threads() == 2
+    finally:
+        del runtime.extract
+        torch.set_num_threads(previous)
+    assert seen == [runtime.settings.torch_glue_threads] * 2
 
 
 def _copy_export(runtime: OnnxRuntimeNetwork, folder: Path) -> dict[str, Path]:
