@@ -147,6 +147,13 @@ class TrackerConfig:
     target_scale_step: float = _default("target_scale_step")
     target_scale_learning_rate: float = _default("target_scale_learning_rate")
 
+    # --- the user's box convention (tracking/box_correction.py) ------------------------------
+    # learn at initialize() how the user's box sits on the network's box of the same object
+    # (its best candidate overlapping the user's box by at least box_correction_min_iou) and
+    # apply that to every later network box (reid mode); False = the network's own extent
+    box_correction: bool = _default("box_correction")
+    box_correction_min_iou: float = _default("box_correction_min_iou")
+
     # --- click to box ---------------------------------------------------------------------
     click_box_size: float = _default("click_box_size")  # default box side (image pixels) centred on a click
 
@@ -178,6 +185,8 @@ class TrackerConfig:
         if self.target_max_filter_cells < 1 or self.target_update_interval < 1 or self.target_memory < 0:
             raise ValueError("target_max_filter_cells, target_update_interval >= 1 and target_memory >= 0")
         ScaleFilterSettings.from_config(self)  # refuses settings the scale filter cannot run with
+        if not 0.0 < self.box_correction_min_iou <= 1.0:
+            raise ValueError("box_correction_min_iou must be in (0, 1]")
         if self.presence_low > self.presence_high:
             raise ValueError("presence_low must not exceed presence_high")
 

@@ -21,6 +21,7 @@ import torch
 from dmtrack_core.boxes import clip_xyxy
 from dmtrack_core.preprocess import Letterbox, letterbox, to_tensor
 from dmtrack_core.tracking.appearance import colour_histograms
+from dmtrack_core.tracking.box_correction import BoxCorrection
 from dmtrack_core.tracking.candidates import FrameCandidates
 from dmtrack_core.tracking.config import TrackerConfig
 
@@ -94,12 +95,18 @@ class Detector:
         return colour_histograms(frame.image, boxes_xyxy, config.colour_bins, config.colour_box_shrink)
 
     def detect(
-        self, frame: FrameFeatures, template: Any, extra_xyxy: np.ndarray | None = None
+        self,
+        frame: FrameFeatures,
+        template: Any,
+        extra_xyxy: np.ndarray | None = None,
+        correction: BoxCorrection | None = None,
     ) -> FrameCandidates:
         """The network's candidates for ``template`` in the frame, best first (never empty),
         followed by ``extra_xyxy``: boxes proposed elsewhere (the target model's), with
-        network score 0 and centerness 1. All boxes are embedded (and their colours taken)
-        in one call: a second RoIAlign call for the extra boxes cost about 1 ms a frame."""
+        network score 0 and centerness 1. ``correction`` turns the network's boxes into the
+        user's box convention before they are embedded. All boxes are embedded (and their
+        colours taken) in one call: a second RoIAlign call for the extra boxes cost about
+        1 ms a frame."""
         start = time.perf_counter()
         config = self.config
         extra = np.zeros((0, 4)) if extra_xyxy is None else np.asarray(extra_xyxy, np.float64).reshape(-1, 4)
@@ -112,10 +119,13 @@ class Detector:
                 max_candidates=config.max_candidates,
                 embed=False,
             )
-            all_boxes = torch.cat([found.boxes.float(), self.to_network(frame, extra).to(found.boxes.device)])
+            boxes = found.boxes.float().cpu().numpy()
+            if correction is not None and not correction.is_identity:
+                boxes = correction.apply(boxes).astype(np.float32)
+            network_boxes = torch.as_tensor(boxes, device=found.boxes.device)
+            all_boxes = torch.cat([network_boxes, self.to_network(frame, extra).to(found.boxes.device)])
             embeddings = self.network.embed_boxes(frame.features, all_boxes)
             embeddings = embeddings.float().cpu().numpy().astype(np.float64)
-            boxes = found.boxes.float().cpu().numpy()
             scores = found.scores.float().cpu().numpy().astype(np.float64)
             centerness = found.centerness.float().cpu().numpy().astype(np.float64)
         frame.network_ms += _ms_since(start)
