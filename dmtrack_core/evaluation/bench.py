@@ -54,6 +54,7 @@ MODEL_TRACKERS = (
     "dmtrack-reid-notarget",
     "dmtrack-reid-nocolour",
     "dmtrack-reid-noscale",
+    "dmtrack-reid-nocorrection",
 )
 BASELINE_TRACKERS = ("csrt", "kcf")
 
@@ -500,7 +501,9 @@ alone: the difference to DMTrack-reid is what the colour histograms add. The `-n
 switch the run-time target model off (`target_model: false`, the network alone): the
 difference is what the target model adds. DMTrack-reid-noscale keeps the target model but
 not its scale filter (`target_scale_steps: 0`: the model's own candidates keep the target's
-last size).
+last size). DMTrack-reid-nocorrection reports the network's own box extent
+(`box_correction: false`) instead of the user's box convention learned on the first frame
+(docs/box_correction.md).
 
 {_table(["Tracker", "AUC", "P@20", "NP@0.20", "VOT-LT F (Pr / Re)", "FPS", "Note"], accuracy_rows)}
 

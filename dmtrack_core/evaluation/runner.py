@@ -203,12 +203,13 @@ ABLATIONS = {
     "-nocolour": {"colour_weight": 0.0},  # the learned ReID embedding alone
     "-notarget": {"target_model": False},  # the network alone, no run-time target model
     "-noscale": {"target_scale_steps": 0},  # the target model's own candidates keep the last size
+    "-nocorrection": {"box_correction": False},  # the network's box extent, not the user's
 }
 
 
 def dmtrack_config(spec: str) -> TrackerConfig:
-    """The ``TrackerConfig`` of ``dmtrack-<mode>[-nocolour][-notarget][-noscale]``: the shipped config
-    in that mode with the named parts switched off."""
+    """The ``TrackerConfig`` of ``dmtrack-<mode>`` followed by any of the ``ABLATIONS``
+    suffixes: the shipped config in that mode with the named parts switched off."""
     from dmtrack_core.tracking import load_tracker_config  # the baselines need no torch
 
     mode = spec.lower()[len(DMTRACK_PREFIX) :]
@@ -224,9 +225,10 @@ def dmtrack_config(spec: str) -> TrackerConfig:
 
 
 def make_sequence_tracker(spec: str, device: str = "cpu", weights: str | None = None) -> SequenceTracker:
-    """``csrt`` / ``kcf`` / ``mil`` or ``dmtrack-<mode>[-nocolour][-notarget][-noscale]``: the lite
-    model in that tracking mode with the shipped tracker config, optionally with the colour
-    cue (``colour_weight`` 0) or the run-time target model switched off."""
+    """``csrt`` / ``kcf`` / ``mil`` or ``dmtrack-<mode>`` with any ``ABLATIONS`` suffixes: the
+    lite model in that tracking mode with the shipped tracker config, optionally with parts
+    switched off (the colour cue, the run-time target model, its scale filter, the box
+    correction)."""
     from dmtrack_core.evaluation.baselines import BASELINES, OpenCVTracker
 
     spec = spec.lower()
