@@ -59,7 +59,7 @@ class BoxCorrection:
         return cls(shift, sizes(user)[0] / network_size)
 
     def apply(self, boxes_xyxy: np.ndarray) -> np.ndarray:
-        """The boxes (N, 4, x1, y1, x2, y2) the way the user draws them."""
+        """The boxes (N, 4: x1, y1, x2, y2) the way the user draws them."""
         boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)
         if self.is_identity or len(boxes) == 0:
             return boxes.copy()
