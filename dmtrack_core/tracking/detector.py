@@ -119,13 +119,14 @@ class Detector:
                 max_candidates=config.max_candidates,
                 embed=False,
             )
-            boxes = found.boxes.float().cpu().numpy()
+            network_boxes = found.boxes.float()
             if correction is not None and not correction.is_identity:
-                boxes = correction.apply(boxes).astype(np.float32)
-            network_boxes = torch.as_tensor(boxes, device=found.boxes.device)
-            all_boxes = torch.cat([network_boxes, self.to_network(frame, extra).to(found.boxes.device)])
+                corrected = correction.apply(network_boxes.cpu().numpy())
+                network_boxes = torch.as_tensor(corrected, dtype=torch.float32, device=network_boxes.device)
+            all_boxes = torch.cat([network_boxes, self.to_network(frame, extra).to(network_boxes.device)])
             embeddings = self.network.embed_boxes(frame.features, all_boxes)
             embeddings = embeddings.float().cpu().numpy().astype(np.float64)
+            boxes = network_boxes.cpu().numpy()
             scores = found.scores.float().cpu().numpy().astype(np.float64)
             centerness = found.centerness.float().cpu().numpy().astype(np.float64)
         frame.network_ms += _ms_since(start)
