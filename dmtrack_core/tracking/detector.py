@@ -94,6 +94,26 @@ class Detector:
         config = self.config
         return colour_histograms(frame.image, boxes_xyxy, config.colour_bins, config.colour_box_shrink)
 
+    def network_boxes(self, frame: FrameFeatures, template: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The network's own boxes for ``template`` (x1, y1, x2, y2 image pixels, best first)
+        and their scores, without embeddings or colours: for the one-off questions (the box
+        convention on the initial frame, the object under a click)."""
+        start = time.perf_counter()
+        config = self.config
+        with torch.inference_mode():
+            found = self.network.detect(
+                frame.features,
+                template,
+                score_threshold=config.score_threshold,
+                nms_iou=config.nms_iou,
+                max_candidates=config.max_candidates,
+                embed=False,
+            )
+            boxes = found.boxes.float().cpu().numpy()
+            scores = found.scores.float().cpu().numpy().astype(np.float64)
+        frame.network_ms += _ms_since(start)
+        return self.to_image(frame, boxes), scores
+
     def detect(
         self,
         frame: FrameFeatures,

@@ -279,8 +279,8 @@ class Tracker:
         default = _check_box(np.array([x - side / 2, y - side / 2, side, side]), (height, width))
         frame = self.detector.extract(image)
         template, _ = self.detector.make_template(frame, xywh_to_xyxy(default))
-        found = self.detector.detect(frame, template)
-        for box, score in zip(found.boxes_xyxy, found.scores, strict=True):
+        boxes_xyxy, scores = self.detector.network_boxes(frame, template)
+        for box, score in zip(boxes_xyxy, scores, strict=True):
             contains = box[0] <= x <= box[2] and box[1] <= y <= box[3]
             if (
                 contains
@@ -304,13 +304,10 @@ class Tracker:
         config = self.config
         if not config.box_correction or config.mode != "reid":
             return BoxCorrection.identity()
-        found = self.detector.detect(frame, template)
-        network = found.scores >= config.score_threshold
+        boxes_xyxy, scores = self.detector.network_boxes(frame, template)
+        network = scores >= config.score_threshold
         return BoxCorrection.learn(
-            found.boxes_xyxy[network],
-            found.scores[network],
-            box_xyxy,
-            config.box_correction_min_iou,
+            boxes_xyxy[network], scores[network], box_xyxy, config.box_correction_min_iou
         )
 
     def _new_target_model(self, frame: FrameFeatures, box_xyxy: np.ndarray) -> TargetModel | None:
