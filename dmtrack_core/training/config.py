@@ -26,8 +26,6 @@ class SourceConfig:
     max_instances: int = 8  # instances per pair, each used in turn as the query
     # real_photos / real_clips: "permissive" = only data the shipped weights may use (DATA.md), or "all"
     licences: str = "permissive"
-    # real_photos: the chance that a box is replaced by a random part of it (real_photos.py)
-    part_probability: float = 0.0
 
 
 @dataclass

@@ -1,7 +1,6 @@
 """A picture of training pairs from the real sources, to look at before training on them.
 
     python tools/detect_boxes/pair_sheet.py [--out docs/data/real_pairs.jpg] [--licences all]
-        [--part-probability 0.5]
 
 Each row: template | search for one pair; the query box (index 0) is red in both, the other
 instances (its negatives) blue. Half the rows are same-image photo pairs, half clip pairs.
@@ -55,12 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/data/real_pairs.jpg"))
     parser.add_argument("--licences", default="all")
     parser.add_argument("--pairs", type=int, default=8, help="pairs per source")
-    parser.add_argument("--part-probability", type=float, default=0.0, help="photo boxes replaced by parts")
     args = parser.parse_args(argv)
-    sources = [
-        RealPhotoSource(licences=args.licences, part_probability=args.part_probability),
-        RealClipSource(licences=args.licences),
-    ]
+    sources = [RealPhotoSource(licences=args.licences), RealClipSource(licences=args.licences)]
     rows = [pair_row(s.sample(pair_rng(7, i), i)) for s in sources for i in range(args.pairs)]
     # two pairs side by side per line of the sheet
     lines = []

@@ -53,9 +53,7 @@ def build_source(config: SourceConfig, identity_offset: int, frame_wh: tuple[int
     if kind == "real_photos":
         from dmtrack_core.training.sources.real_photos import RealPhotoSource
 
-        return RealPhotoSource(
-            identity_offset, config.max_instances, config.licences, part_probability=config.part_probability
-        )
+        return RealPhotoSource(identity_offset, config.max_instances, config.licences)
     if kind == "real_clips":
         from dmtrack_core.training.sources.real_clips import RealClipSource
 

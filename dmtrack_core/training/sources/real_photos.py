@@ -7,10 +7,6 @@ found offline on the photo (``tools/detect_boxes``, shipped in ``training/photo_
 each is its own identity, so when one is the query every other box of the photo is a
 negative. A pair lists the query first, then up to ``max_instances - 1`` other boxes.
 
-With ``part_probability`` > 0 a box may be replaced by a random part of itself (each side 50-100 %
-of the object's, anywhere inside it): users box a person without the guitar, a head, the top
-of a tower, and the network should find what the template shows, not the whole object.
-
 Box list format (``photo_boxes/<set>.txt``; ``#`` starts a comment)::
 
     photo <package> <path> <width> <height> <licence> <fingerprint>
@@ -50,8 +46,6 @@ QUOTE_SAFE = "/._-+()!,~"
 FRAME_SIDE = 640  # photos are scaled so that their longer side is at most this
 IDENTITIES_PER_PHOTO = 64
 PHOTO_CACHE_SIZE = 48  # decoded photos kept per process (a worker revisits photos often)
-PART_MIN_FRACTION = 0.5  # a part keeps at least this share of each side of its object
-PART_MIN_SIDE = 20.0  # px at FRAME_SIDE, as the box lists' own minimum
 
 
 @dataclass
@@ -158,15 +152,6 @@ class PhotoWarpParams:
     jpeg_quality: tuple[int, int] = (35, 90)
 
 
-def random_part(box_xywh: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random box inside ``box_xywh`` (x, y, w, h): each side a uniform 50-100 % of the
-    object's (never under ``PART_MIN_SIDE`` unless the object is), placed uniformly."""
-    x, y, w, h = (float(v) for v in box_xywh)
-    part_w = max(min(w, PART_MIN_SIDE), w * rng.uniform(PART_MIN_FRACTION, 1.0))
-    part_h = max(min(h, PART_MIN_SIDE), h * rng.uniform(PART_MIN_FRACTION, 1.0))
-    return np.array([x + rng.uniform(0.0, w - part_w), y + rng.uniform(0.0, h - part_h), part_w, part_h])
-
-
 def _scaled(image: np.ndarray, side: int) -> tuple[np.ndarray, float]:
     scale = min(1.0, side / max(image.shape[:2]))
     if scale >= 1.0:
@@ -245,16 +230,12 @@ class RealPhotoSource:
         box_lists: list[Path] | None = None,
         exclusions: Exclusions | None = None,
         params: PhotoWarpParams | None = None,
-        part_probability: float = 0.0,
     ) -> None:
-        if not 0.0 <= part_probability <= 1.0:
-            raise ValueError(f"part_probability must be in [0, 1], got {part_probability}")
         if licences not in LICENCE_POLICIES:
             raise ValueError(f"licences must be one of {LICENCE_POLICIES}, got {licences!r}")
         self.identity_offset = int(identity_offset)
         self.max_instances = max(1, int(max_instances))
         self.params = params or PhotoWarpParams()
-        self.part_probability = float(part_probability)
         if exclusions is None:
             with opencv_single_threaded():  # this process forks the data-loader workers
                 exclusions = Exclusions.load()
@@ -304,9 +285,6 @@ class RealPhotoSource:
         others = [k for k in rng.permutation(count) if k != query][: self.max_instances - 1]
         chosen = np.asarray([query, *others], dtype=np.int64)
         boxes = record.boxes[chosen] * scale
-        if self.part_probability > 0.0:  # no extra draws otherwise: older configs replay exactly
-            for row in np.flatnonzero(rng.random(len(boxes)) < self.part_probability):
-                boxes[row] = random_part(boxes[row], rng)
         p = self.params
         template = photometric(
             image,

@@ -37,7 +37,6 @@ from dmtrack_core.training.sources.real_photos import (
     PhotoRecord,
     PhotoWarpParams,
     RealPhotoSource,
-    random_part,
     read_box_list,
     shipped_box_lists,
     write_box_list,
@@ -142,20 +141,12 @@ def test_shipped_training_data_avoids_the_shipped_evaluation_data() -> None:
 
 
 # ----------------------------------------------------------------------------- photo pairs
-def _astronaut_source(
-    tmp_path: Path, params: PhotoWarpParams | None = None, part_probability: float = 0.0
-) -> RealPhotoSource:
+def _astronaut_source(tmp_path: Path, params: PhotoWarpParams | None = None) -> RealPhotoSource:
     box_list = tmp_path / "boxes.txt"
     boxes = [[150, 20, 200, 250], [350, 100, 100, 120], [20, 300, 90, 150], [400, 380, 80, 80]]
     write_box_list(box_list, "test", [_record(ASTRONAUT, boxes), _record(COFFEE, [[100, 50, 300, 250]])])
     exclusions = Exclusions.load(tmp_path / "no_list.txt", tmp_path / "no_labels")
-    return RealPhotoSource(
-        max_instances=3,
-        box_lists=[box_list],
-        exclusions=exclusions,
-        params=params,
-        part_probability=part_probability,
-    )
+    return RealPhotoSource(max_instances=3, box_lists=[box_list], exclusions=exclusions, params=params)
 
 
 def test_same_image_pairs_keep_boxes_inside_and_the_query_the_only_positive(tmp_path: Path) -> None:
@@ -210,46 +201,6 @@ def test_search_box_follows_the_warp(tmp_path: Path) -> None:
         assert correlation > 0.6, (index, correlation)
         checked += 1
     assert checked >= 3
-
-
-def test_random_part_lies_inside_its_object_and_keeps_half_of_each_side() -> None:
-    rng = np.random.default_rng(0)
-    box = np.array([50.0, 30.0, 200.0, 80.0])
-    parts = np.array([random_part(box, rng) for _ in range(500)])
-    assert (parts[:, 0] >= box[0]).all() and (parts[:, 1] >= box[1]).all()
-    assert (parts[:, 0] + parts[:, 2] <= box[0] + box[2] + 1e-9).all()
-    assert (parts[:, 1] + parts[:, 3] <= box[1] + box[3] + 1e-9).all()
-    assert (parts[:, 2] >= 0.5 * box[2] - 1e-9).all() and (parts[:, 3] >= 0.5 * box[3] - 1e-9).all()
-    assert parts[:, 2].min() < 0.6 * box[2] and parts[:, 2].max() > 0.95 * box[2]  # the whole range
-    small = random_part(np.array([0.0, 0.0, 12.0, 30.0]), rng)
-    assert small[2] == 12.0 and 20.0 <= small[3] <= 30.0  # never below the minimum side unless the object is
-
-
-def test_part_boxes_replace_objects_and_follow_the_warp(tmp_path: Path) -> None:
-    """With parts on, every box is a part of one of the photo's object boxes (often a strict
-    one), and the search box frames the same part."""
-    still = PhotoWarpParams(zoom=(1.0, 1.0), aspect=0.0, rotation_deg=0.0, shift=0.0, jpeg_probability=0.0)
-    source = _astronaut_source(tmp_path, still, part_probability=1.0)
-    objects = np.array([[150, 20, 200, 250], [350, 100, 100, 120], [20, 300, 90, 150], [400, 380, 80, 80]])
-    scale = source._photo(0)[1]
-    changed = 0
-    for index in range(10):
-        pair = source.sample(np.random.default_rng(index), index)
-        np.testing.assert_allclose(pair.search_boxes, pair.template_boxes, atol=1e-3)
-        if pair.template_image.shape[:2] != source._photo(0)[0].shape[:2]:
-            continue  # the coffee photo
-        for box in pair.template_boxes:
-            inside = [
-                o
-                for o in objects * scale
-                if box[0] >= o[0] - 1e-3
-                and box[1] >= o[1] - 1e-3
-                and box[0] + box[2] <= o[0] + o[2] + 1e-3
-                and box[1] + box[3] <= o[1] + o[3] + 1e-3
-            ]
-            assert inside, box  # every box is a part of one of the photo's objects
-            changed += int(not any(np.allclose(box, o, atol=1e-3) for o in inside))
-    assert changed >= 5
 
 
 # ----------------------------------------------------------------------------- clip tracks
