@@ -125,16 +125,20 @@ def test_best_effort_loss_is_reported_and_the_fastdds_profile_stops_it(setup):
     lost = int(after["frames_lost_transport"]) - int(before["frames_lost_transport"])
     assert received < published and lost > 0, (received, published, lost)
     assert "lost in transport" in node.log() and "fastdds_large_data.xml" in node.log()
-    # ~/status goes out with each processed frame, so the last one may predate the last loss events
-    status = client.messages("status")[-1]
-    assert 0 < status.frames_lost <= int(after["frames_lost_transport"]) and status.frames_received > 0
 
     # the profile on the camera's side: best effort is no longer lossy (a loaded machine still
     # drops some best-effort frames in the node's queue, so the bound is loose; without the
-    # profile 2-15 % of 720p frames arrive)
+    # profile 0-15 % of 720p frames arrive)
     shipped = Camera(int(camera.env["ROS_DOMAIN_ID"]), camera.topic, profile=True)
-    received, published, _, _ = stream(client, node, shipped, 1280, 720, BEST_EFFORT_SECONDS, "best_effort")
+    received, published, _, final = stream(
+        client, node, shipped, 1280, 720, BEST_EFFORT_SECONDS, "best_effort"
+    )
     assert received >= 0.7 * published, f"with the profile: {received} of {published} frames"
+    # ~/status goes out with each processed frame and carries the loss count so far (read after
+    # the second run: without the profile, all of the first run's frames may have been lost)
+    status = client.messages("status")[-1]
+    assert int(after["frames_lost_transport"]) <= status.frames_lost <= int(final["frames_lost_transport"])
+    assert status.frames_received > 0
 
 
 def call(client, service, data: bool):

@@ -194,7 +194,9 @@ def test_a_new_template_is_not_answered_with_the_previous_templates_head(
             assert (got.scores - expected.scores).abs().max() < 1e-4
 
 
-BOX_ATOL_PX = 0.05  # 640x480 frames; measured: up to 0.017 between the backends
+# 640x480 frames. Measured between the backends: up to 0.017 px on an AVX2 CPU, 0.066 px on an
+# AVX-512 one (both libraries pick other kernels there); CI's CPU is not fixed.
+BOX_ATOL_PX = 0.25
 SCORE_ATOL = 1e-3  # fused candidate scores; seen in this test: up to 4e-4 between the backends
 
 
