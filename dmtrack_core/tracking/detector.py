@@ -99,20 +99,24 @@ class Detector:
         and their scores, without embeddings or colours: for the one-off questions (the box
         convention on the initial frame, the object under a click)."""
         start = time.perf_counter()
-        config = self.config
         with torch.inference_mode():
-            found = self.network.detect(
-                frame.features,
-                template,
-                score_threshold=config.score_threshold,
-                nms_iou=config.nms_iou,
-                max_candidates=config.max_candidates,
-                embed=False,
-            )
+            found = self._network_detect(frame, template)
             boxes = found.boxes.float().cpu().numpy()
             scores = found.scores.float().cpu().numpy().astype(np.float64)
         frame.network_ms += _ms_since(start)
         return self.to_image(frame, boxes), scores
+
+    def _network_detect(self, frame: FrameFeatures, template: Any) -> Any:
+        """The network's detections (network pixels), with the tracker's thresholds, unembedded."""
+        config = self.config
+        return self.network.detect(
+            frame.features,
+            template,
+            score_threshold=config.score_threshold,
+            nms_iou=config.nms_iou,
+            max_candidates=config.max_candidates,
+            embed=False,
+        )
 
     def detect(
         self,
@@ -128,17 +132,9 @@ class Detector:
         colours taken) in one call: a second RoIAlign call for the extra boxes cost about
         1 ms a frame."""
         start = time.perf_counter()
-        config = self.config
         extra = np.zeros((0, 4)) if extra_xyxy is None else np.asarray(extra_xyxy, np.float64).reshape(-1, 4)
         with torch.inference_mode():
-            found = self.network.detect(
-                frame.features,
-                template,
-                score_threshold=config.score_threshold,
-                nms_iou=config.nms_iou,
-                max_candidates=config.max_candidates,
-                embed=False,
-            )
+            found = self._network_detect(frame, template)
             network_boxes = found.boxes.float()
             if correction is not None and not correction.is_identity:
                 corrected = correction.apply(network_boxes.cpu().numpy())
