@@ -69,12 +69,17 @@ def test_only_recent_frames_are_processed_and_drops_reported(flood):
     processed = {stamp_ns(s.header) for s in statuses}
     assert processed <= set(published)
     assert len(processed) < 0.5 * len(published), "the node should be slower than 100 Hz here"
-    last = statuses[-1]
-    # the node cannot count what the transport dropped before it, so at least half of the gap
-    assert last.frames_dropped >= 0.5 * (len(published) - len(processed)), (
-        last.frames_dropped,
-        len(processed),
-    )
+    # The middleware may overwrite frames in the subscription's queue before the node sees them
+    # (keep-last; a loaded CI machine lost half of them so); the node cannot count those. What
+    # it can count must balance: every frame it received during the flood was processed or
+    # reported dropped (the one in flight when the counts were read aside).
+    first, last = statuses[0], statuses[-1]
+    received = last.frames_received - first.frames_received
+    processed_count = last.frames_processed - first.frames_processed
+    dropped = last.frames_dropped - first.frames_dropped
+    assert processed_count < received <= len(published), (received, processed_count, len(published))
+    assert received - processed_count - 2 <= dropped <= received, (received, processed_count, dropped)
+    assert dropped > 0.5 * received, "a node slower than the camera drops most frames it receives"
     # each processed frame was the newest one when the worker took it: its age at the start of
     # processing is tiny compared with the processing time (a queue would grow it every frame)
     ages = np.array([s.latency_ms - s.processing_ms for s in statuses])
