@@ -38,3 +38,17 @@ def test_to_tensor_normalises_on_the_255_scale():
     t = to_tensor(image, (127.5, 127.5, 127.5), (127.5, 127.5, 127.5))
     assert t.shape == (1, 3, 1, 1) and t.dtype == torch.float32
     assert torch.allclose(t.flatten(), torch.tensor([(127 - 127.5) / 127.5, -1.0, 1.0]))
+
+
+def test_cpu_normalisation_equals_torch_arithmetic_bit_for_bit():
+    # the CPU path is numpy; the network saw torch's float32 (x - mean) / std in training
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (288, 384, 3), dtype=np.uint8)[:, :, ::-1]  # a BGR->RGB view
+    mean, std = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
+    reference = torch.from_numpy(image.copy()).permute(2, 0, 1).unsqueeze(0).float()
+    reference = (reference - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    out = to_tensor(image, mean, std)
+    assert out.shape == (1, 3, 288, 384) and out.dtype == torch.float32 and out.is_contiguous()
+    assert torch.equal(out, reference)
+    # other dtypes (and devices) keep the torch path
+    assert torch.allclose(to_tensor(image, mean, std, dtype=torch.float64).float(), reference, atol=1e-6)
