@@ -86,12 +86,14 @@ def run(
     process = TrackerProcess(namespace, log_dir / "node.log", parameters=parameters, env=env)
     frames = _frames(width, height, 60)
     arrivals: dict[int, tuple[float, float, int]] = {}  # stamp -> (arrival ns, processing ms, state)
+    counters: list[tuple[int, int, int]] = []  # the node's own books: (received, dropped, lost) per status
     lock = threading.Lock()
 
     def on_status(msg: Any) -> None:
         stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
         with lock:
             arrivals.setdefault(stamp, (time.time_ns(), float(msg.processing_ms), int(msg.state)))
+            counters.append((int(msg.frames_received), int(msg.frames_dropped), int(msg.frames_lost)))
 
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=domain_id)
@@ -134,6 +136,7 @@ def run(
                 raise TimeoutError("the node never started tracking")
         with lock:
             arrivals.clear()
+            counters.clear()
         published: list[int] = []
         period_ns = int(1e9 / fps)
         start = time.time_ns()
@@ -158,6 +161,14 @@ def run(
     latency = np.array([m[0] / 1e6 for m in matched]) if matched else np.zeros(0)
     step = np.array([m[1] for m in matched]) if matched else np.zeros(0)
 
+    # where the frames that were not processed went, by the node's counters over the run (the
+    # first status of the run is the origin, so its own frame counts as received before it)
+    received = dropped = lost = 0
+    if len(counters) >= 2:
+        first, last = counters[0], counters[-1]
+        received, dropped, lost = (b - a for a, b in zip(first, last, strict=True))
+        received += 1
+
     def pct(values: np.ndarray, q: float) -> float:
         return float(np.percentile(values, q)) if len(values) else float("nan")
 
@@ -170,6 +181,9 @@ def run(
         "published": len(published),
         "processed": len(matched),
         "processed_fraction": len(matched) / max(1, len(published)),
+        "received_by_node": received,
+        "dropped_by_node": dropped,
+        "lost_in_transport": lost,
         "latency_p50_ms": pct(latency, 50),
         "latency_p95_ms": pct(latency, 95),
         "step_p50_ms": pct(step, 50),
