@@ -18,7 +18,7 @@ import threading
 from typing import Any
 
 EXIT_STARTUP_ERROR = 2
-EXECUTOR_THREADS = 4  # services wait for the worker; images and timers must keep flowing meanwhile
+REQUEST_THREADS = 2  # ~/set_target and ~/reset wait for the worker; two may wait at once
 # How often a thread holding the GIL hands it over (Python's default is 5 ms). The executor
 # threads that deliver images wait for the GIL while the worker runs the tracker's Python;
 # at 0.5 ms images reach the node sooner: in alternating runs on 2 cores the demo processed
@@ -67,11 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     signals = _Signals()
     signals.install()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    node = executor = None
+    node = executor = requests = None
     rclpy = None
     try:
         import rclpy
-        from rclpy.executors import MultiThreadedExecutor
         from rclpy.signals import SignalHandlerOptions
 
         from dmtrack_ros.tracker_node import DmtrackNode, StartupError
@@ -83,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
             reason = " ".join(str(exc).split())  # one line, whatever the underlying error printed
             print(f"dmtrack_node: {reason}", file=sys.stderr, flush=True)
             return EXIT_STARTUP_ERROR
-        executor = MultiThreadedExecutor(num_threads=EXECUTOR_THREADS)
+        executor, requests = _executors()
         executor.add_node(node)
+        requests.add_node(node.requests_node)
+        threading.Thread(target=requests.spin, name="dmtrack-requests", daemon=True).start()
         signals.running = True
         if signals.requested.is_set():
             return 0
@@ -100,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         signals.running = True  # a second signal while cleaning up must not interrupt it
         if node is not None:
             node.stop()
+        if requests is not None:
+            requests.shutdown(timeout_sec=5.0)
         if executor is not None:
             executor.shutdown(timeout_sec=5.0)
         if node is not None:
@@ -107,6 +110,24 @@ def main(argv: list[str] | None = None) -> int:
         if rclpy is not None:
             rclpy.try_shutdown()
     return 0
+
+
+def _executors() -> tuple[Any, Any]:
+    """The node's executor and the one for its blocking services (``DmtrackNode.requests_node``).
+
+    The node's own callbacks only store things, so one thread serves them; rclpy's C++ events
+    executor does that without Python in its wait loop. With Python's executor the frames
+    reached the image callback up to 110 ms late while the tracker ran; the demo processed 61 of
+    61 frames in four runs against 47-58, and the 30 fps benchmark 267-288 of 300 against 224
+    (docs/node.md). Where rclpy has no events executor (before Jazzy), a multi-threaded one.
+    """
+    from rclpy.executors import MultiThreadedExecutor
+
+    try:
+        from rclpy.experimental import EventsExecutor
+    except ImportError:
+        return MultiThreadedExecutor(num_threads=2), MultiThreadedExecutor(num_threads=REQUEST_THREADS)
+    return EventsExecutor(), MultiThreadedExecutor(num_threads=REQUEST_THREADS)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,13 @@ outcome of each frame renders to (``dmtrack_ros.outputs``). The tracking decisio
 frame, init requests, stale frames, size changes, error throttling) are written at the top of
 ``dmtrack_ros/session.py``; the QoS ones at the top of ``dmtrack_ros/image_input.py``.
 
-Threads: a multi-threaded executor runs the callbacks. Subscriptions and timers share one
-mutually exclusive group and only store things and return; the services sit in a reentrant
-group, because ``~/set_target`` answers only once the worker has applied (or refused) the
-request, which may wait for the frame it names. One worker thread runs the tracker and
-publishes.
+Threads: the node's subscriptions, timers and ``~/enable`` only store things and return, and
+run on one executor (rclpy's C++ events executor where it exists: its Python counterpart
+delivered frames up to 110 ms late while the tracker ran, docs/node.md). ``~/set_target`` and
+``~/reset`` answer only once the worker has applied (or refused) the request, which may wait
+for the frame it names, so they would stall that executor: they belong to a companion node,
+``<name>_requests``, spun by a multi-threaded executor of its own, under the same names
+(``~/set_target`` of this node). One worker thread runs the tracker and publishes.
 
 More decisions:
 
@@ -60,6 +62,7 @@ from dmtrack_ros.session import InitRequest, Outcome, TrackingSession, is_reset_
 from dmtrack_ros.tracker_setup import StartupError, build_node_tracker
 
 NODE_NAME = "dmtrack"
+REQUESTS_NODE_SUFFIX = "_requests"  # the companion node that serves the blocking services
 APPLY_TIMEOUT_S = 30.0  # beyond init_wait: the longest a service waits for the tracker
 PUBLISHER_CHECK_PERIOD_S = 1.0  # how often the image QoS follows its publishers
 OWN_PARAMETERS = frozenset(NodeParams.__dataclass_fields__)
@@ -136,9 +139,22 @@ class DmtrackNode(Node):
         self.create_subscription(
             CameraInfo, info_topic, self._on_camera_info, qos_profile_sensor_data, callback_group=inputs
         )
-        self.create_service(SetTarget, "~/set_target", self._on_set_target, callback_group=services)
-        self.create_service(Trigger, "~/reset", self._on_reset, callback_group=services)
-        self.create_service(SetBool, "~/enable", self._on_enable, callback_group=services)
+        # not the process's global remaps (a `__node:=` rename would give both nodes one name);
+        # the service names are this node's, resolved with its remaps
+        self.requests_node = Node(
+            self.get_name() + REQUESTS_NODE_SUFFIX,
+            namespace=self.get_namespace(),
+            context=self.context,
+            use_global_arguments=False,
+            start_parameter_services=False,
+        )
+        self.requests_node.create_service(
+            SetTarget, self.resolve_service_name("~/set_target"), self._on_set_target, callback_group=services
+        )
+        self.requests_node.create_service(
+            Trigger, self.resolve_service_name("~/reset"), self._on_reset, callback_group=services
+        )
+        self.create_service(SetBool, "~/enable", self._on_enable, callback_group=inputs)
 
         self.target_pub = self.create_publisher(Detection2D, "~/target", 10)
         self.distractors_pub = self.create_publisher(Detection2DArray, "~/distractors", 10)
@@ -281,3 +297,7 @@ class DmtrackNode(Node):
         self.session.close()
         self._worker.join(timeout=10.0)
         self._stopping.set()
+
+    def destroy_node(self) -> None:
+        self.requests_node.destroy_node()
+        super().destroy_node()

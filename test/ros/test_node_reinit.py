@@ -4,6 +4,9 @@ to the frame it names), the ~/set_target service, a click on init_point, and res
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 from dmtrack_msgs.msg import TrackerStatus
@@ -88,6 +91,27 @@ def test_set_target_service_reinitialises_mid_stream(stream):
     status = stream.status_with(lambda s: s.target_id == "via_service", "with the service's target id", mark)
     assert stamp_ns(status.header) == stream.stamps[named]
     assert iou_xywh(stream.target_at(stream.stamps[named]), box) > 0.9
+
+
+def test_set_target_for_a_frame_still_on_its_way_waits_while_images_keep_coming(stream):
+    # the service waits for the worker; the images it waits for must still be delivered meanwhile
+    # (an executor that served both on one thread would time out here: init rule 2)
+    stream.step()
+    ahead = stream.client.now_ns() + 400_000_000  # the stamp of a frame published below
+    box = stream.sequence.ground_truth[stream.index]
+    answers: list = []
+    caller = threading.Thread(target=lambda: answers.append(stream.client.set_target(box, ahead, "ahead")))
+    caller.start()
+    time.sleep(0.2)  # the request is at the node, its frame not yet
+    mark = stream.mark()
+    stream.client.publish_image(stream.sequence.frames[stream.index], stamp=ahead)
+    stream.stamps[stream.index] = ahead
+    stream.index += 1
+    caller.join(TIMEOUT_S)
+    assert answers and answers[0].success, answers[0].message if answers else "no answer"
+    status = stream.status_with(lambda s: s.target_id == "ahead", "with the early request's id", mark)
+    assert stamp_ns(status.header) == ahead
+    assert iou_xywh(stream.target_at(ahead), box) > 0.9
 
 
 def test_click_reinitialises_around_the_point(stream):
