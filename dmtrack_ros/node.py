@@ -20,10 +20,9 @@ from typing import Any
 EXIT_STARTUP_ERROR = 2
 REQUEST_THREADS = 2  # ~/set_target and ~/reset wait for the worker; two may wait at once
 # How often a thread holding the GIL hands it over (Python's default is 5 ms). The executor
-# threads that deliver images wait for the GIL while the worker runs the tracker's Python;
-# at 0.5 ms images reach the node sooner: in alternating runs on 2 cores the demo processed
-# 52 of 61 frames on average against 44, and the 30 fps node benchmark 7-10 frames more of
-# 300, with the same tracker step (docs/node.md).
+# that delivers images waits for the GIL while the worker runs the tracker's Python. At 0.5 ms
+# the 30 fps node benchmark on 2 cores processed 278-280 of 300 frames against 260-263, with
+# a tracker step of 32 ms instead of 37 (alternating runs, docs/node.md).
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 
