@@ -125,6 +125,7 @@ def _executors() -> tuple[Any, Any]:
     try:
         from rclpy.experimental import EventsExecutor
     except ImportError:
+        # images and timers, and ~/enable beside them: callbacks that only store things
         return MultiThreadedExecutor(num_threads=2), MultiThreadedExecutor(num_threads=REQUEST_THREADS)
     return EventsExecutor(), MultiThreadedExecutor(num_threads=REQUEST_THREADS)
 

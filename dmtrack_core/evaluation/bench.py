@@ -295,8 +295,8 @@ def node_rate_markdown(result: dict[str, Any]) -> str:
     ]
     row = [
         str(result["published"]),
-        _node_count(result, "received_by_node"),
-        _node_count(result, "dropped_by_node"),
+        str(result["received_by_node"]),
+        str(result["dropped_by_node"]),
         f"{result['processed']} ({result['processed_fraction']:.0%})",
         f"{result['latency_p50_ms']:.1f}",
         f"{result['latency_p95_ms']:.1f}",
@@ -310,13 +310,8 @@ def node_rate_markdown(result: dict[str, Any]) -> str:
         "the node's `~/status` for that frame arriving at the benchmark (one machine, one clock); "
         "overhead: latency minus the tracker step the node reports in that status. Received and dropped "
         "are the node's own counters (`~/status`) over the run; frames lost in transport: "
-        f"{result.get('lost_in_transport', '-')}.\n\n" + _table(header, [row])
+        f"{result['lost_in_transport']}.\n\n" + _table(header, [row])
     )
-
-
-def _node_count(result: dict[str, Any], key: str) -> str:
-    # results written before the node's own counters were reported have no such key
-    return str(result[key]) if key in result else "-"
 
 
 @dataclass
